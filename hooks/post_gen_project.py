@@ -1,0 +1,99 @@
+"""Finish the new project: drop what the answers turned off, start git, say what next.
+
+Runs inside the new project directory once every file is written.
+"""
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def optional_files(answers: dict) -> dict[str, tuple[bool, list[str]]]:
+    """Each optional feature: whether the answers turn it on, and the files it owns.
+
+    The files of a feature that is off are removed. The template tests read this
+    table too, so it is the one place that says which file belongs to which option.
+    """
+    return {
+        "Travis CI": (answers["ci"] == "travis", [".travis.yml"]),
+        "CodeClimate": (answers["codeclimate"], [".codeclimate.yml"]),
+        "licence": (answers["license"] != "none", ["LICENSE"]),
+    }
+
+
+def remove_files_of_features_that_are_off(answers: dict, project: Path) -> None:
+    for is_on, paths in optional_files(answers).values():
+        if not is_on:
+            for path in paths:
+                (project / path).unlink()
+
+
+def start_git_repository(answers: dict) -> bool:
+    """Make a repository on branch main with one commit by the student.
+
+    Git is a convenience here: when it is missing or fails, say so in one line and
+    leave the finished project as it is.
+    """
+    if shutil.which("git") is None:
+        print(
+            "warning: git is not installed; skipped creating the repository",
+            file=sys.stderr,
+        )
+        return False
+    author = [
+        *("-c", f"user.name={answers['full_name']}"),
+        *("-c", f"user.email={answers['email']}"),
+        *("-c", "commit.gpgsign=false"),
+    ]
+    message = f"Start {answers['project_name']} from the yopy template"
+    steps = {
+        "git init": ["git", "init", "--quiet", "--initial-branch=main"],
+        "git add": ["git", "add", "--all"],
+        "git commit": ["git", *author, "commit", "--quiet", "--message", message],
+    }
+    for step, command in steps.items():
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            reason = (result.stderr.strip().splitlines() or ["no message"])[-1]
+            print(
+                f"warning: {step} failed ({reason}); skipped creating the repository",
+                file=sys.stderr,
+            )
+            return False
+    return True
+
+
+def next_steps(answers: dict, project: Path, has_git: bool) -> str:
+    slug = answers["project_slug"]
+    repo = f"{answers['github_id']}/{answers['repo_name']}"
+    first_commit = "" if has_git else "  git init -b main && git add -A && git commit\n"
+    return (
+        f"\nCreated {project}\n\n"
+        "Next steps:\n"
+        f"  cd {shlex.quote(str(project))}\n"
+        "  python -m venv .venv && . .venv/bin/activate\n"
+        "  python -m pip install -e '.[test]'\n"
+        "  cp .env.example .env    # then fill in ELASTIC_HOST and ELASTIC_PASSWORD\n"
+        "  python -m pytest\n"
+        f"  python -m {slug} init\n"
+        f"{first_commit}"
+        f"  create the GitHub repository {repo} (empty), then:\n"
+        f"  git remote add origin https://github.com/{repo}.git\n"
+        "  git push -u origin main\n"
+    )
+
+
+def main(answers: dict) -> int:
+    project = Path.cwd()
+    remove_files_of_features_that_are_off(answers, project)
+    has_git = answers["git_init"] and start_git_repository(answers)
+    print(next_steps(answers, project, has_git))
+    return 0
+
+
+if __name__ == "__main__":
+    # See pre_gen_project.py: the answers arrive as JSON in a raw string.
+    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))

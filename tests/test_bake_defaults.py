@@ -1,0 +1,109 @@
+"""Baking with every default: the project a student gets by pressing Enter."""
+
+import datetime
+import tomllib
+
+from conftest import CONTEXT, PACKAGE_TEMPLATE, files_in, load_hook
+
+EXPECTED_FILES = {
+    ".codeclimate.yml",
+    ".env.example",
+    ".gitignore",
+    ".travis.yml",
+    "LICENSE",
+    "Pipfile",
+    "README.md",
+    "pyproject.toml",
+    "query1.json",
+    "query2.json",
+    "query3.json",
+    "pset_x/__init__.py",
+    "tests",
+}
+
+TERM_OF_MONTH = {1: "sp", 2: "sp", 3: "sp", 4: "sp", 5: "sp", 6: "su", 7: "su"}
+TERM_OF_MONTH |= {8: "su", 9: "fa", 10: "fa", 11: "fa", 12: "fa"}
+
+
+def test_bake_with_defaults(cookies):
+    result = cookies.bake()
+
+    assert result.exit_code == 0, result.exception
+    assert result.exception is None
+    project = result.project_path
+    assert project.name == "pset_x"
+    assert project.is_dir()
+    for name in EXPECTED_FILES:
+        assert (project / name).exists(), name
+    assert (project / ".git").is_dir()
+
+
+def test_bake_with_defaults_derives_slug_and_repo_name(bake_once):
+    result = bake_once({})
+
+    answers = result.context
+    assert answers["project_slug"] == "pset_x"
+    assert answers["repo_name"] == f"{answers['semester']}-pset-x-your-github-id"
+    pyproject = tomllib.loads((result.project_path / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "pset_x"
+    assert pyproject["project"]["scripts"] == {"pset-x": "pset_x.cli:main"}
+    assert (
+        pyproject["project"]["urls"]["Repository"]
+        == f"https://github.com/your-github-id/{answers['repo_name']}"
+    )
+
+
+def test_bake_with_defaults_names_the_current_term(bake_once):
+    result = bake_once({})
+
+    today = datetime.date.today()
+    assert result.context["semester"] == f"{today.year}{TERM_OF_MONTH[today.month]}"
+
+
+def test_bake_with_defaults_passes_its_own_checks():
+    pre_hook = load_hook("pre_gen_project")
+    defaults = {
+        name: value[0] if isinstance(value, list) else value
+        for name, value in CONTEXT.items()
+        if not name.startswith("_")
+    }
+    defaults |= {
+        "semester": "2020fa",
+        "project_slug": "pset_x",
+        "repo_name": "2020fa-pset-x-your-github-id",
+    }
+
+    assert pre_hook.problems(defaults) == []
+
+
+def test_bake_with_defaults_copies_the_package_without_rendering(bake_once):
+    """_copy_without_render names the inner package directory, not the project."""
+    result = bake_once({})
+
+    template_files = files_in(PACKAGE_TEMPLATE)
+    assert template_files, "the template has no package files"
+    package = result.project_path / "pset_x"
+    for path in template_files:
+        assert (package / path).read_bytes() == (PACKAGE_TEMPLATE / path).read_bytes()
+    pyproject = (result.project_path / "pyproject.toml").read_text()
+    assert "cookiecutter" not in pyproject
+
+
+def test_every_question_has_a_prompt_and_every_choice_a_label():
+    prompts = CONTEXT["__prompts__"]
+    questions = [name for name in CONTEXT if not name.startswith("_")]
+
+    assert set(prompts) == set(questions)
+    for name in questions:
+        if isinstance(CONTEXT[name], list):
+            labels = prompts[name]
+            assert set(labels) == {"__prompt__", *CONTEXT[name]}, name
+        else:
+            assert isinstance(prompts[name], str), name
+
+
+def test_supported_pythons_are_the_python_choices_oldest_first():
+    supported = CONTEXT["_supported_pythons"]
+
+    assert supported == sorted(supported, key=lambda v: tuple(map(int, v.split("."))))
+    assert set(supported) == set(CONTEXT["python_version"])

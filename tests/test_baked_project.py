@@ -1,0 +1,45 @@
+"""The baked project installs from its own pyproject.toml and its test suite passes.
+
+These tests build fresh virtual environments and install from the package index, so
+they take a while; each venv is built once per session and shared.
+"""
+
+from conftest import SPECIAL, as_typed, run
+
+
+def install_and_run_tests(venv_python, project):
+    run([venv_python, "-m", "pip", "install", "--quiet", "-e", ".[test]"], cwd=project)
+    return run([venv_python, "-m", "pytest", "-p", "no:cacheprovider"], cwd=project)
+
+
+def test_bake_and_run_tests(cookies, test_venv):
+    result = cookies.bake()
+    assert result.exit_code == 0, result.exception
+
+    tests = install_and_run_tests(test_venv, result.project_path)
+
+    assert " passed" in tests.stdout.splitlines()[-1]
+
+
+def test_bake_with_special_chars_and_run_tests(cookies, test_venv):
+    result = cookies.bake(
+        extra_context={name: as_typed(text) for name, text in SPECIAL.items()}
+    )
+    assert result.exit_code == 0, result.exception
+
+    tests = install_and_run_tests(test_venv, result.project_path)
+
+    assert " passed" in tests.stdout.splitlines()[-1]
+
+
+def test_bake_installs_and_runs_without_test_extras(cookies, runtime_venv, tmp_path):
+    result = cookies.bake()
+    assert result.exit_code == 0, result.exception
+
+    run([runtime_venv, "-m", "pip", "install", "--quiet", "."], cwd=result.project_path)
+    # Run from elsewhere, so the package comes from the installed wheel.
+    usage = run([runtime_venv, "-m", "pset_x", "--help"], cwd=tmp_path)
+
+    assert "generate" in usage.stdout
+    assert "init" in usage.stdout
+    assert "query" in usage.stdout

@@ -1,0 +1,74 @@
+"""git_init: a repository with one commit by the student, or no repository at all."""
+
+from conftest import as_typed, run
+
+AUTHOR = {"full_name": "Zoë O'Brien", "email": "zoe@example.com"}
+
+
+def test_bake_with_git_init_commits_everything_as_the_student(bake_once):
+    result = bake_once({name: as_typed(value) for name, value in AUTHOR.items()})
+    project = result.project_path
+
+    log = run(["git", "log", "--format=%an%n%ae%n%cn%n%ce"], cwd=project).stdout
+    assert log.splitlines() == [AUTHOR["full_name"], AUTHOR["email"]] * 2
+    branch = run(["git", "branch", "--show-current"], cwd=project).stdout
+    assert branch.strip() == "main"
+    assert run(["git", "status", "--porcelain"], cwd=project).stdout == ""
+
+
+def test_bake_without_git_init_has_no_repository(bake_once):
+    result = bake_once({"git_init": False})
+
+    assert result.exit_code == 0, result.exception
+    assert not (result.project_path / ".git").exists()
+
+
+def test_bake_without_git_installed_warns_and_still_succeeds(
+    cookies, capfd, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a directory without git
+
+    result = cookies.bake()
+
+    assert result.exit_code == 0, result.exception
+    assert not (result.project_path / ".git").exists()
+    assert capfd.readouterr().err.splitlines() == [
+        "warning: git is not installed; skipped creating the repository"
+    ]
+
+
+def test_bake_with_failing_git_warns_and_still_succeeds(
+    cookies, capfd, monkeypatch, tmp_path
+):
+    fake_git = tmp_path / "bin" / "git"
+    fake_git.parent.mkdir()
+    fake_git.write_text("#!/bin/sh\necho 'fatal: not today' >&2\nexit 128\n")
+    fake_git.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake_git.parent))
+
+    result = cookies.bake()
+
+    assert result.exit_code == 0, result.exception
+    assert (result.project_path / "pyproject.toml").is_file()
+    assert capfd.readouterr().err.splitlines() == [
+        "warning: git init failed (fatal: not today); skipped creating the repository"
+    ]
+
+
+def test_bake_prints_the_next_steps(cookies, capfd):
+    result = cookies.bake()
+
+    out = capfd.readouterr().out
+    assert result.exit_code == 0, result.exception
+    repo = f"your-github-id/{result.context['repo_name']}"
+    for step in (
+        f"cd {result.project_path}",
+        "python -m pip install -e '.[test]'",
+        "cp .env.example .env",
+        "python -m pytest",
+        "python -m pset_x init",
+        f"create the GitHub repository {repo}",
+        f"git remote add origin https://github.com/{repo}.git",
+        "git push -u origin main",
+    ):
+        assert step in out

@@ -1,0 +1,199 @@
+"""Every combination of the template's options bakes a complete, consistent project.
+
+The combinations come from cookiecutter.json itself (each choice and yes/no option
+with all its values), so a new option or value is tested without editing this file.
+Each combination is baked once per session and shared by the tests below.
+"""
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+import yaml
+from conftest import (
+    CONTEXT,
+    PROJECT_TEMPLATE,
+    TOOL_FOLDERS,
+    combination_id,
+    every_combination,
+    files_in,
+    load_hook,
+    ruff_passes,
+)
+
+COMBINATIONS = every_combination()
+POST_HOOK = load_hook("post_gen_project")
+TEMPLATE_SYNTAX = ["{{", "{%", "{#", "cookiecutter."]
+
+# Each licence's title and the SHA-256 of its standard text, that is, of the LICENSE
+# without the copyright line. The Apache-2.0 digest is that of apache.org's
+# LICENSE-2.0.txt; MIT and BSD-3-Clause are the SPDX texts.
+LICENCES = {
+    "MIT": (
+        "MIT License",
+        "c9b7c49cdeb4ccab2f2cb69e67f3405518e4bcf611bd3b01de101b070659d11d",
+    ),
+    "BSD-3-Clause": (
+        "BSD 3-Clause License",
+        "040fb743b79d5e1caa7b805943efbe1a91ae960dee641cea5a84402afb75d577",
+    ),
+    "Apache-2.0": (
+        "Apache License",
+        "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30",
+    ),
+}
+
+
+class Bake(NamedTuple):
+    answers: dict
+    project: Path
+
+
+@pytest.fixture(params=COMBINATIONS, ids=[combination_id(c) for c in COMBINATIONS])
+def bake(request, bake_once) -> Bake:
+    result = bake_once(request.param)
+    assert result.exit_code == 0, result.exception
+    return Bake(result.context, result.project_path)
+
+
+def supported_pythons(oldest: str) -> list[str]:
+    supported = CONTEXT["_supported_pythons"]
+    return supported[supported.index(oldest) :]
+
+
+def test_bake_with_options_keeps_exactly_the_files_of_chosen_options(bake):
+    slug = bake.answers["project_slug"]
+    rendered_names = {
+        name.replace("{{cookiecutter.project_slug}}", slug)
+        for name in files_in(PROJECT_TEMPLATE)
+    }
+    switched_off = {
+        path
+        for is_on, paths in POST_HOOK.optional_files(bake.answers).values()
+        if not is_on
+        for path in paths
+    }
+
+    assert files_in(bake.project) == rendered_names - switched_off
+    assert (bake.project / ".git").is_dir() == bake.answers["git_init"]
+
+
+def test_bake_with_options_leaves_no_template_syntax(bake):
+    copied = {
+        pattern.replace("{{cookiecutter.project_slug}}", bake.answers["project_slug"])
+        for pattern in CONTEXT["_copy_without_render"]
+    }
+    for path in bake.project.rglob("*"):
+        relative = path.relative_to(bake.project)
+        if TOOL_FOLDERS & set(relative.parts):
+            continue
+        for syntax in TEMPLATE_SYNTAX:
+            assert syntax not in relative.as_posix(), relative
+        if not path.is_file():
+            continue
+        # Files copied without rendering are plain Python, where {{ is an escaped
+        # brace; a variable left in them would still show as "cookiecutter.".
+        is_copied = relative.parts[0] in copied
+        content = path.read_bytes()
+        for syntax in ["cookiecutter."] if is_copied else TEMPLATE_SYNTAX:
+            assert syntax.encode() not in content, (relative, syntax)
+
+
+def parser_for(path: Path):
+    """How to read a file of the bake, or None for files without a syntax to check."""
+    if path.name == "Pipfile" or path.suffix == ".toml":
+        return tomllib.loads
+    return {
+        ".yml": yaml.safe_load,
+        ".json": json.loads,
+        ".py": lambda text: compile(text, str(path), "exec"),
+    }.get(path.suffix)
+
+
+def test_bake_with_options_writes_files_that_parse(bake):
+    checked = []
+    for name in files_in(bake.project):
+        path = bake.project / name
+        parse = parser_for(path)
+        if parse is not None:
+            parse(path.read_text(encoding="utf-8"))
+            checked.append(name)
+
+    assert {"pyproject.toml", "Pipfile", "query1.json"} <= set(checked)
+
+
+def test_bake_with_options_supports_pythons_from_the_chosen_one(bake):
+    oldest = bake.answers["python_version"]
+    pythons = supported_pythons(oldest)
+    pyproject = tomllib.loads((bake.project / "pyproject.toml").read_text())
+    pipfile = tomllib.loads((bake.project / "Pipfile").read_text())
+
+    assert pyproject["project"]["requires-python"] == f">={oldest}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + oldest.replace(".", "")
+    assert [
+        classifier.rsplit(" :: ", 1)[1]
+        for classifier in pyproject["project"]["classifiers"]
+        if classifier.startswith("Programming Language :: Python :: 3.")
+    ] == pythons
+    assert pipfile["requires"]["python_version"] == oldest
+    if bake.answers["ci"] == "travis":
+        travis = yaml.safe_load((bake.project / ".travis.yml").read_text())
+        assert travis["python"] == pythons
+
+
+def test_bake_with_options_writes_the_chosen_licence(bake):
+    choice = bake.answers["license"]
+    project = tomllib.loads((bake.project / "pyproject.toml").read_text())["project"]
+
+    if choice == "none":
+        assert not (bake.project / "LICENSE").exists()
+        assert "license" not in project
+        assert "license-files" not in project
+        return
+    assert project["license"] == choice
+    assert project["license-files"] == ["LICENSE"]
+    text = (bake.project / "LICENSE").read_text(encoding="utf-8")
+    copyright_line = next(line for line in text.splitlines() if "Copyright" in line)
+    assert bake.answers["__year"] in copyright_line
+    assert copyright_line.endswith(bake.answers["full_name"])
+    if choice in LICENCES:
+        title, digest = LICENCES[choice]
+        assert title in [line.strip() for line in text.splitlines()[:3]]
+        standard = text.replace(copyright_line + "\n", "", 1)
+        assert hashlib.sha256(standard.encode()).hexdigest() == digest
+
+
+def test_bake_with_options_wires_the_chosen_services(bake):
+    repo = f"{bake.answers['github_id']}/{bake.answers['repo_name']}"
+    readme = (bake.project / "README.md").read_text()
+    travis_on = bake.answers["ci"] == "travis"
+    codeclimate_on = bake.answers["codeclimate"]
+
+    badges = {
+        f"https://app.travis-ci.com/{repo}.svg": travis_on,
+        f"https://codeclimate.com/github/{repo}/badges/gpa.svg": codeclimate_on,
+        f"https://codeclimate.com/github/{repo}/badges/coverage.svg": codeclimate_on,
+    }
+    assert {badge: badge in readme for badge in badges} == badges
+    if travis_on:
+        travis = (bake.project / ".travis.yml").read_text()
+        oldest = bake.answers["python_version"]
+        reporter = "./cc-test-reporter after-build --exit-code $TRAVIS_TEST_RESULT"
+        assert (reporter in travis) == codeclimate_on
+        only_once = f'if [ "$TRAVIS_PYTHON_VERSION" = "{oldest}" ]; then'
+        assert (only_once in travis) == codeclimate_on
+        assert "CC_TEST_REPORTER_ID=" not in travis
+
+
+def test_every_bake_passes_ruff(bake_once):
+    """Lint and format every bake in one ruff run, each with its own pyproject."""
+    projects = []
+    for answers in COMBINATIONS:
+        result = bake_once(answers)
+        assert result.exit_code == 0, result.exception
+        projects.append(result.project_path)
+
+    ruff_passes(projects, cwd=projects[0].parent)

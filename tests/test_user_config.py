@@ -1,0 +1,65 @@
+"""Remembered answers: a user config's default_context fills in the student's details.
+
+This runs the cookiecutter command exactly as the README shows it.
+"""
+
+import sys
+import tomllib
+
+import pytest
+import yaml
+from conftest import TEMPLATE, run
+
+REMEMBERED = {
+    "full_name": "Ada Lovelace",
+    "email": "ada@example.com",
+    "github_id": "ada-l",
+    "semester": "2031sp",
+}
+
+
+@pytest.fixture
+def user_config(tmp_path):
+    config = tmp_path / "cookiecutterrc"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "default_context": REMEMBERED,
+                "cookiecutters_dir": str(tmp_path / "cookiecutters"),
+                "replay_dir": str(tmp_path / "replay"),
+            }
+        ),
+        encoding="utf-8",
+    )
+    return config
+
+
+def bake_with_cli(config, output, *options):
+    """cookiecutter --config-file CONFIG -o OUTPUT [OPTIONS] TEMPLATE, from output."""
+    command = ["--config-file", config, "-o", output, *options, TEMPLATE]
+    run([sys.executable, "-m", "cookiecutter", *command], cwd=output.parent)
+
+
+def test_bake_with_user_config_uses_the_remembered_answers(user_config, tmp_path):
+    bake_with_cli(user_config, tmp_path / "out", "--no-input")
+
+    project = tmp_path / "out" / "pset_x"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["authors"] == [
+        {"name": "Ada Lovelace", "email": "ada@example.com"}
+    ]
+    assert (
+        pyproject["project"]["urls"]["Repository"]
+        == "https://github.com/ada-l/2031sp-pset-x-ada-l"
+    )
+    log = run(["git", "log", "--format=%an <%ae>"], cwd=project).stdout
+    assert log.strip() == "Ada Lovelace <ada@example.com>"
+
+
+def test_replay_bakes_the_same_answers_again(user_config, tmp_path):
+    bake_with_cli(user_config, tmp_path / "first", "--no-input")
+    bake_with_cli(user_config, tmp_path / "again", "--replay")
+
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        first = (tmp_path / "first" / "pset_x" / name).read_text()
+        assert (tmp_path / "again" / "pset_x" / name).read_text() == first

@@ -1,0 +1,264 @@
+"""The command line end to end, against an Elasticsearch-like server on 127.0.0.1:
+the outputs of the spec, and one clear line with the right exit code for every
+mistake a user can make."""
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from conftest import INDEX, PASSWORD
+
+from {{ cookiecutter.project_slug }}.cli import main
+from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
+
+PROJECT = Path(__file__).resolve().parent.parent
+COMMAND = "python -m {{ cookiecutter.project_slug }}"
+
+
+def run(capsys, monkeypatch, *argv, stdin=""):
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    try:
+        code = main(list(argv))
+    except SystemExit as leaving:  # argparse leaves this way on usage errors
+        code = leaving.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def sample_query(name):
+    return (PROJECT / name).read_text()
+
+
+def test_init_creates_the_index_with_the_event_mapping(cluster, capsys, monkeypatch):
+    code, out, _err = run(capsys, monkeypatch, "init")
+    assert code == 0
+    deleted, status, *answer, done = out.splitlines()
+    assert (deleted, status, done) == (
+        f"No index '{INDEX}' to delete",
+        "Response: 200",
+        "Schema generated",
+    )
+    assert json.loads("\n".join(answer)) == {
+        "acknowledged": True,
+        "shards_acknowledged": True,
+        "index": INDEX,
+    }
+    created = [r for r in cluster.requests if r.method == "PUT"]
+    assert json.loads(created[-1].body) == ElasticLogger.schema
+
+
+def test_init_says_what_it_deleted(index, capsys, monkeypatch):
+    run(capsys, monkeypatch, "generate", "--count", "25")
+    code, out, _ = run(capsys, monkeypatch, "init")
+    assert code == 0
+    assert out.startswith(f"Deleted index '{INDEX}' and its 25 documents\n")
+    assert index.count(INDEX) == 0
+
+
+def test_generate_stores_the_events_and_ends_with_the_spec_lines(
+    index, capsys, monkeypatch
+):
+    code, out, err = run(capsys, monkeypatch, "generate", "--count", "1000")
+    assert code == 0
+    assert out.splitlines()[-3:] == [
+        "Started: 1000 : Pending: 0000 : Completed: 1000",
+        "Engine stopped.",
+        "1000 log events generated",
+    ]
+    assert err == ""
+    assert len(index.documents(INDEX)) == 1000
+    assert index.max_in_flight <= 10
+
+
+def test_generate_one_request_per_event_goes_through_the_doc_api(
+    index, capsys, monkeypatch
+):
+    code, out, _ = run(
+        capsys, monkeypatch, "generate", "--count", "40", "--batch-size", "1"
+    )
+    assert code == 0
+    assert out.splitlines()[-1] == "40 log events generated"
+    writes = [r for r in index.requests if r.method == "PUT" and "/_doc/" in r.path]
+    assert len(writes) == 40
+    assert all(r.query == {"op_type": "create"} for r in writes)
+    assert {r.path.rsplit("/", 1)[1] for r in writes} == set(index.documents(INDEX))
+    assert index.max_in_flight <= 10
+
+
+def test_generated_events_follow_the_timestamp_mask(index, capsys, monkeypatch):
+    argv = ["generate", "--count", "200", "--timestamp", "2021-03-?T12:?:?"]
+    assert run(capsys, monkeypatch, *argv)[0] == 0
+    times = [doc["eventTime"] for doc in index.documents(INDEX).values()]
+    assert all(t.startswith("2021-03-") and t[11:13] == "12" for t in times)
+
+
+def test_generated_events_are_searchable_at_once(index, capsys, monkeypatch):
+    run(capsys, monkeypatch, "generate", "--count", "30")
+    code, out, _ = run(capsys, monkeypatch, "query", stdin=sample_query("query1.json"))
+    assert code == 0
+    answer = json.loads(out.split("Response: 200\n", 1)[1].rsplit("Query", 1)[0])
+    assert answer["hits"]["total"]["value"] == 30
+
+
+def answer_to(capsys, monkeypatch, query_file):
+    code, out, _ = run(capsys, monkeypatch, "query", stdin=sample_query(query_file))
+    assert code == 0
+    assert out.startswith("Response: 200\n")
+    assert out.endswith("\nQuery finished\n")
+    return json.loads(out[len("Response: 200\n") : -len("Query finished\n")])
+
+
+def test_query2_counts_browsers_per_country(index, capsys, monkeypatch):
+    run(capsys, monkeypatch, "generate", "--count", "500")
+    answer = answer_to(capsys, monkeypatch, "query2.json")
+    assert answer["hits"]["hits"] == []
+    countries = answer["aggregations"]["country"]["buckets"]
+    assert sum(bucket["doc_count"] for bucket in countries) == 500
+    for bucket in countries:
+        browsers = bucket["browser"]["buckets"]
+        assert sum(b["doc_count"] for b in browsers) == bucket["doc_count"]
+
+
+def test_query3_lists_the_five_urls_with_most_server_errors(index, capsys, monkeypatch):
+    run(capsys, monkeypatch, "generate", "--count", "500")
+    answer = answer_to(capsys, monkeypatch, "query3.json")
+    documents = index.documents(INDEX).values()
+    errors = [doc for doc in documents if 500 <= doc["responseCode"] <= 599]
+    assert answer["hits"]["total"]["value"] == len(errors)
+    buckets = answer["aggregations"]["url"]["buckets"]
+    assert len(buckets) == 5
+    counts = [bucket["doc_count"] for bucket in buckets]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_help_explains_each_command(capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, "--help")
+    assert code == 0
+    for command in ("generate", "init", "query"):
+        assert command in out
+    code, out, _ = run(capsys, monkeypatch, "init", "--help")
+    assert "Delete the index" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["generate", "--count", "0"], "argument --count: must be a whole number >= 1"),
+        (["generate", "--count", "-5"], "argument --count: must be a whole number"),
+        (["generate", "--count", "many"], "argument --count: must be a whole number"),
+        (
+            ["generate", "--timestamp", "2020-13-01T00:00:00"],
+            "month 13 is out of range",
+        ),
+        (["generate", "--timestamp", "today"], "timestamp mask 'today' is malformed"),
+        (["generate", "--batch-size", "0"], "argument --batch-size"),
+        (["generate", "--timeout", "0"], "argument --timeout: must be a number"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(capsys, monkeypatch, argv, complaint):
+    code, out, err = run(capsys, monkeypatch, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert complaint in err
+
+
+def one_error_line(capsys, monkeypatch, *argv, stdin=""):
+    code, out, err = run(capsys, monkeypatch, *argv, stdin=stdin)
+    assert code == 1
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert PASSWORD not in out + err
+    return err
+
+
+def test_a_missing_host_is_explained(capsys, monkeypatch):
+    err = one_error_line(capsys, monkeypatch, "init")
+    assert "ELASTIC_HOST is not set" in err
+    assert ".env" in err
+
+
+def test_a_host_that_is_not_a_url_is_explained(capsys, monkeypatch):
+    monkeypatch.setenv("ELASTIC_HOST", "my-cluster:9200")
+    err = one_error_line(capsys, monkeypatch, "generate")
+    assert "ELASTIC_HOST 'my-cluster:9200' is not a URL" in err
+
+
+def test_refused_credentials_name_the_user_but_never_the_password(
+    index, capsys, monkeypatch
+):
+    index.refuse_credentials = True
+    err = one_error_line(capsys, monkeypatch, "generate", "--count", "10")
+    assert "refused the credentials (user 'elastic')" in err
+
+
+def test_a_refused_api_key_is_named_by_its_id_only(index, capsys, monkeypatch):
+    monkeypatch.setenv(
+        "ELASTIC_API_KEY", "d3JvbmctaWQ6d3Jvbmcta2V5"
+    )  # wrong-id:wrong-key
+    err = one_error_line(capsys, monkeypatch, "query", stdin="{}")
+    assert "refused the credentials (API key id 'wrong-id')" in err
+    assert "wrong-key" not in err
+
+
+def test_an_unreachable_host_is_explained(capsys, monkeypatch, unused_port):
+    monkeypatch.setenv("ELASTIC_HOST", f"http://127.0.0.1:{unused_port}")
+    err = one_error_line(capsys, monkeypatch, "generate", "--count", "5")
+    assert f"cannot reach http://127.0.0.1:{unused_port}" in err
+    assert "check ELASTIC_HOST" in err
+
+
+def test_generate_into_a_missing_index_suggests_init(cluster, capsys, monkeypatch):
+    err = one_error_line(capsys, monkeypatch, "generate", "--count", "5")
+    assert f"index '{INDEX}' does not exist: run `{COMMAND} init` first" in err
+    assert cluster.count(INDEX) == 0
+
+
+def test_query_on_a_missing_index_suggests_init(cluster, capsys, monkeypatch):
+    err = one_error_line(capsys, monkeypatch, "query", stdin="{}")
+    assert f"run `{COMMAND} init` first" in err
+
+
+@pytest.mark.parametrize(
+    ("stdin", "complaint"),
+    [
+        ('{"size": 0,\n "aggs": }', "not valid JSON: Expecting value at line 2 column"),
+        ("[1, 2]", "must be a JSON object"),
+        ("", "no query on standard input"),
+    ],
+)
+def test_a_bad_query_on_stdin_is_explained(
+    index, capsys, monkeypatch, stdin, complaint
+):
+    assert complaint in one_error_line(capsys, monkeypatch, "query", stdin=stdin)
+
+
+def test_a_query_elasticsearch_rejects_shows_its_reason(index, capsys, monkeypatch):
+    stdin = '{"query": {"mtch": {"browser": "IE"}}}'
+    err = one_error_line(capsys, monkeypatch, "query", stdin=stdin)
+    assert (
+        "could not run the query (400 parsing_exception: unknown query [mtch])" in err
+    )
+
+
+def test_aggregating_a_text_field_shows_why_it_fails(index, capsys, monkeypatch):
+    stdin = '{"size": 0, "aggs": {"os": {"terms": {"field": "ua_os"}}}}'
+    err = one_error_line(capsys, monkeypatch, "query", stdin=stdin)
+    assert "Fielddata is disabled on [ua_os]" in err
+
+
+def test_events_the_cluster_rejects_are_counted_and_exit_1(
+    cluster, capsys, monkeypatch
+):
+    cluster.create_index(INDEX, {"properties": {"eventTime": {"type": "boolean"}}})
+    code, out, _ = run(capsys, monkeypatch, "generate", "--count", "20")
+    assert code == 1
+    assert out.splitlines()[-1].startswith(
+        "0 of 20 log events generated; 20 failed: Elasticsearch rejected an event "
+        "(400 document_parsing_exception: "
+    )

@@ -1,0 +1,138 @@
+"""Ingestion against a misbehaving cluster: every event stored exactly once, or
+accounted for, with never more than 10 requests in flight."""
+
+from functools import partial
+
+import pytest
+from conftest import INDEX
+from fake_elasticsearch import delay, drop_after, item_status, status
+
+from {{ cookiecutter.project_slug }}.errors import (
+    AuthError,
+    ConnectionFailed,
+)
+from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
+from {{ cookiecutter.project_slug }}.ingest import (
+    Ingester,
+    RetryPolicy,
+)
+from {{ cookiecutter.project_slug }}.log_event import EventFactory
+from {{ cookiecutter.project_slug }}.task_engine import TaskEngine
+
+FAST = RetryPolicy(retries=8, backoff=0.001, max_backoff=0.01)
+CHAOS = {
+    "429": 0.08,
+    "502": 0.03,
+    "503": 0.05,
+    "504": 0.03,
+    "drop_before": 0.05,
+    "drop_after": 0.05,
+    "item_429": 0.1,
+}
+
+
+def ingest(count, batch_size=100, policy=FAST, max_tasks=10, **options):
+    """Run the generate pipeline in-process, with a fast retry policy."""
+    es = ElasticLogger(**options)
+    ingester = Ingester(es, count, policy)
+    engine = TaskEngine(max_tasks=max_tasks, logger=es)
+    driver = partial(ingester.ingest, events=EventFactory(), batch_size=batch_size)
+    engine.run(driver)
+    return ingester
+
+
+def assert_stored_once(cluster, count):
+    documents = cluster.documents(INDEX)
+    assert len(documents) == count
+    assert all(doc["logID"] == doc_id for doc_id, doc in documents.items())
+
+
+def bulk_sizes(cluster):
+    """How many documents each _bulk request carried, in order."""
+    return [r.body.count(b'{"create"') for r in cluster.requests if "_bulk" in r.path]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize(("batch_size", "count"), [(100, 3000), (1, 300)])
+def test_every_event_is_stored_exactly_once_whatever_the_faults(
+    index, seed, batch_size, count
+):
+    index.faults.chaos(seed=seed, **CHAOS)
+    ingester = ingest(count, batch_size)
+    assert (ingester.stored, ingester.failed) == (count, 0)
+    assert ingester.summary() == f"{count} log events generated"
+    assert_stored_once(index, count)
+    assert index.max_in_flight <= 10
+    assert sum(index.faults.injected.values()) >= 5
+
+
+def test_an_answer_lost_after_the_write_is_not_a_duplicate(index):
+    index.faults.next(drop_after(), drop_after(), drop_after())
+    ingester = ingest(250, batch_size=100)
+    assert (ingester.stored, ingester.failed) == (250, 0)
+    assert_stored_once(index, 250)
+    assert sorted(bulk_sizes(index)) == [50, 50, 100, 100, 100, 100]
+
+
+def test_a_per_event_write_whose_answer_was_lost_counts_once(index):
+    index.faults.next(drop_after(), drop_after())
+    ingester = ingest(20, batch_size=1)
+    assert (ingester.stored, ingester.failed) == (20, 0)
+    assert_stored_once(index, 20)
+
+
+def test_only_the_items_that_failed_are_sent_again(index):
+    index.faults.next(item_status(429, 0.3))
+    ingester = ingest(100, batch_size=100, policy=FAST)
+    assert_stored_once(index, 100)
+    first, *retries = bulk_sizes(index)
+    assert first == 100
+    assert sum(retries) == 30
+    assert ingester.stored == 100
+
+
+def test_a_request_too_large_is_split_in_halves(index):
+    index.faults.next(status(413))
+    ingest(100, batch_size=100)
+    assert_stored_once(index, 100)
+    assert bulk_sizes(index) == [100, 50, 50]
+
+
+def test_events_refused_until_retries_run_out_are_counted_not_lost(index):
+    index.faults.next(*[status(429)] * 3)  # the first request and both its retries
+    policy = RetryPolicy(2, 0.001, 0.01)
+    ingester = ingest(300, batch_size=100, policy=policy, max_tasks=1)
+    assert (ingester.stored, ingester.failed) == (200, 100)
+    assert_stored_once(index, 200)
+    assert ingester.summary().startswith(
+        "200 of 300 log events generated; 100 failed: Elasticsearch could not "
+        "store the events (429 es_rejected_execution_exception: "
+    )
+
+
+def test_events_the_mapping_rejects_fail_without_retries(cluster):
+    cluster.create_index(INDEX, {"properties": {"browser": {"type": "boolean"}}})
+    ingester = ingest(300, batch_size=100)
+    assert (ingester.stored, ingester.failed) == (0, 300)
+    assert "document_parsing_exception" in ingester.first_failure
+    assert bulk_sizes(cluster) == [100, 100, 100]
+    assert ingester.summary().startswith("0 of 300 log events generated; 300 failed: ")
+
+
+def test_refused_credentials_stop_the_run(index):
+    index.refuse_credentials = True
+    with pytest.raises(AuthError, match="refused the credentials"):
+        ingest(1000)
+    assert index.count(INDEX) == 0
+
+
+def test_a_write_that_times_out_is_retried_without_a_duplicate(index):
+    index.faults.next(delay(0.5))
+    ingester = ingest(100, batch_size=50, timeout=0.2)
+    assert (ingester.stored, ingester.failed) == (100, 0)
+    assert_stored_once(index, 100)
+
+
+def test_an_unreachable_cluster_stops_the_run_at_once(unused_port):
+    with pytest.raises(ConnectionFailed, match="cannot reach"):
+        ingest(10, host=f"http://127.0.0.1:{unused_port}")

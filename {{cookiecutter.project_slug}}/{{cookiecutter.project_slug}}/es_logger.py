@@ -1,0 +1,308 @@
+"""The HTTP side of talking to Elasticsearch: one method per REST call, no policy.
+
+Retries, batching and accounting live in ingest.py. This module sends requests with
+aiohttp and turns error answers into exceptions whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, ClassVar, NamedTuple
+from urllib.parse import quote
+
+import aiohttp
+
+from . import __version__
+from .errors import (
+    AuthError,
+    ConnectionFailed,
+    ElasticError,
+    IndexNotFound,
+    TLSFailed,
+)
+from .settings import Settings
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+# Only what the ingester reads back from _bulk: the answer shrinks about tenfold.
+BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+
+
+class Response(NamedTuple):
+    """An answer from Elasticsearch: its status and its parsed JSON (or text) body."""
+
+    status: int
+    body: Any
+
+
+class ElasticLogger:
+    """A connection to one Elasticsearch index.
+
+    Build it anywhere; the aiohttp session opens on first use, inside the running event
+    loop (aiohttp requires one), and `close()` (or `async with`) releases it.
+    """
+
+    schema: ClassVar[dict[str, Any]] = {
+        "mappings": {
+            "properties": {
+                "browser": {"type": "keyword"},
+                "eventTime": {"type": "date"},
+                "logID": {"type": "text"},
+                "responseCode": {"type": "integer"},
+                "ttfb": {"type": "float"},
+                "ua_country": {"type": "keyword"},
+                "ua_os": {"type": "text"},
+                "url": {"type": "keyword"},
+                "userId": {"type": "text"},
+                "location": {"type": "geo_point"},
+            }
+        }
+    }
+
+    def __init__(
+        self,
+        host: str | None = None,
+        index: str | None = None,
+        user: str | None = None,
+        pw: str | None = None,
+        *,
+        api_key: str | None = None,
+        ca_certs: str | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        max_connections: int = 100,
+    ) -> None:
+        """Arguments override ELASTIC_* from the environment and ./.env."""
+        self.settings = Settings.load(
+            host=host,
+            index=index,
+            user=user,
+            password=pw,
+            api_key=api_key,
+            ca_certs=ca_certs,
+        )
+        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        self.max_connections = max_connections
+        self._index_path = "/" + quote(self.settings.index, safe="")
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def index(self) -> str:
+        return self.settings.index
+
+    async def __call__(self, event: Mapping[str, Any]) -> Response:
+        """Store one event under its logID, create-only: a retry cannot duplicate it."""
+        body = json.dumps(event).encode()
+        if "logID" not in event:
+            return await self._request(
+                "POST", f"{self._index_path}/_doc", body, doing="store the event"
+            )
+        doc_id = quote(str(event["logID"]), safe="")
+        return await self._request(
+            "PUT",
+            f"{self._index_path}/_doc/{doc_id}",
+            body,
+            params={"op_type": "create"},
+            doing="store the event",
+        )
+
+    async def bulk(self, ndjson: bytes) -> Response:
+        """Send one `_bulk` body; the answer holds `errors` and each item's status."""
+        return await self._request(
+            "POST",
+            f"{self._index_path}/_bulk",
+            ndjson,
+            content_type=NDJSON,
+            params={"filter_path": BULK_FILTER},
+            doing="store the events",
+        )
+
+    async def check_index(self) -> None:
+        """Fail fast on a wrong host, refused credentials or a missing index."""
+        await self._request("HEAD", self._index_path, doing="read the index")
+
+    async def init_schema(self) -> Response:
+        """Delete the index if present (saying what went), create it with `schema`."""
+        try:
+            counted = await self._request(
+                "GET", f"{self._index_path}/_count", doing="read the index"
+            )
+        except IndexNotFound:
+            print(f"No index '{self.index}' to delete")
+        else:
+            await self._request("DELETE", self._index_path, doing="delete the index")
+            documents = counted.body["count"]
+            print(f"Deleted index '{self.index}' and its {documents} documents")
+        response = await self._request(
+            "PUT",
+            self._index_path,
+            json.dumps(self.schema).encode(),
+            doing="create the index",
+        )
+        _print_response(response)
+        return response
+
+    async def query(self, query: Mapping[str, Any]) -> Response:
+        """Run a query DSL object against the index and print the answer."""
+        response = await self._request(
+            "POST",
+            f"{self._index_path}/_search",
+            json.dumps(query).encode(),
+            doing="run the query",
+        )
+        _print_response(response)
+        return response
+
+    async def refresh(self) -> Response:
+        """Make everything stored so far searchable (otherwise it takes up to 1 s)."""
+        return await self._request(
+            "POST", f"{self._index_path}/_refresh", doing="refresh the index"
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> ElasticLogger:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            headers = {"Accept": JSON, "User-Agent": f"{__package__}/{__version__}"}
+            if self.settings.authorization:
+                headers["Authorization"] = self.settings.authorization
+            ssl_context: ssl.SSLContext | bool = True  # verify certificates
+            if self.settings.ca_certs:
+                ssl_context = ssl.create_default_context(cafile=self.settings.ca_certs)
+            self._session = aiohttp.ClientSession(
+                headers=headers,
+                timeout=self.timeout,
+                connector=aiohttp.TCPConnector(
+                    limit=self.max_connections, ssl=ssl_context
+                ),
+            )
+        return self._session
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        content_type: str = JSON,
+        params: Mapping[str, str] | None = None,
+        doing: str,
+    ) -> Response:
+        """One HTTP exchange; `doing` names the action in error messages."""
+        headers = {"Content-Type": content_type} if body is not None else None
+        host = self.settings.host
+        try:
+            async with self._open_session().request(
+                method, host + path, data=body, params=params, headers=headers
+            ) as answer:
+                status, raw = answer.status, await answer.read()
+                is_json = answer.content_type.endswith("json")
+        except aiohttp.ClientSSLError as error:
+            raise TLSFailed(
+                f"the TLS certificate of {host} could not be verified ({error}): for a "
+                "local cluster with its own certificate, set ELASTIC_CA_CERTS to its "
+                "CA file (config/certs/http_ca.crt)"
+            ) from error
+        except TimeoutError as error:
+            raise ConnectionFailed(
+                f"{host} did not answer in time ({self._timeouts()}) while trying to "
+                f"{doing}: check the cluster's health, or raise --timeout"
+            ) from error
+        except aiohttp.ClientError as error:
+            raise ConnectionFailed(
+                f"cannot reach {host} to {doing} ({_describe(error)}): check "
+                "ELASTIC_HOST and that the cluster is running"
+            ) from error
+        payload = _decode(raw, is_json)
+        if status >= 400:
+            raise self._error(status, payload, doing)
+        return Response(status, payload)
+
+    def _error(self, status: int, body: Any, doing: str) -> ElasticError:
+        error_type, reason = _error_parts(body)
+        settings = self.settings
+        if status == 401:
+            if settings.authorization is None:
+                message = (
+                    f"{settings.host} requires credentials: set ELASTIC_PASSWORD (with "
+                    "ELASTIC_USERID) or ELASTIC_API_KEY in .env"
+                )
+            else:
+                message = (
+                    f"{settings.host} refused the credentials "
+                    f"({settings.credentials}): check ELASTIC_USERID and "
+                    "ELASTIC_PASSWORD, or ELASTIC_API_KEY, in .env"
+                )
+            return AuthError(message, status=status, error_type=error_type)
+        if status == 403:
+            return AuthError(
+                f"{settings.credentials} may not {doing} on index '{self.index}' "
+                f"({error_type}: {reason}): use credentials with that privilege",
+                status=status,
+                error_type=error_type,
+            )
+        if status == 404 and error_type in ("index_not_found_exception", ""):
+            return IndexNotFound(
+                f"index '{self.index}' does not exist: "
+                f"run `python -m {__package__} init` first",
+                status=status,
+                error_type=error_type,
+            )
+        detail = f"{error_type}: {reason}" if error_type else reason
+        return ElasticError(
+            f"Elasticsearch could not {doing} ({status} {detail})",
+            status=status,
+            error_type=error_type,
+        )
+
+    def _timeouts(self) -> str:
+        return f"connect {self.timeout.connect:g} s, total {self.timeout.total:g} s"
+
+
+def _decode(raw: bytes, is_json: bool) -> Any:
+    text = raw.decode("utf-8", errors="replace")
+    if is_json and text:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
+def _error_parts(body: Any) -> tuple[str, str]:
+    """(type, reason) of an error answer, preferring the root cause ES reports."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        cause = (error.get("root_cause") or [error])[0]
+        return str(cause.get("type", "")), str(cause.get("reason", ""))
+    if error:
+        return "", str(error)
+    return "", " ".join(str(body).split())[:200] or "no details"
+
+
+def _describe(error: aiohttp.ClientError) -> str:
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the connection closed before an answer"
+    return str(error) or type(error).__name__
+
+
+def _print_response(response: Response) -> None:
+    print(f"Response: {response.status}")
+    print(json.dumps(response.body, indent=2))

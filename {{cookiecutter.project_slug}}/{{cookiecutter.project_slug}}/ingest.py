@@ -1,0 +1,200 @@
+"""Ingestion policy: retries, batching and the account of every event.
+
+Every event is written under its own id (its logID, a random UUID) with a create-only
+operation, so sending it twice can never store two copies. That makes retrying safe
+even when an answer was lost after the cluster applied the write. A create that meets
+409 ("already exists") was therefore stored by an earlier attempt: ours, or aiohttp's
+own resend of a PUT whose connection dropped, which we never see.
+
+Each error is handled one of three ways: retried (busy or unreachable cluster, up to
+the policy's limit), counted against the events it concerns (a mapping error, retries
+used up on a busy cluster), or raised to stop the run (credentials, missing index,
+unreachable after retries, TLS): no event could get past those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import AuthError, ElasticError, IndexNotFound, PsetError
+from .es_logger import ElasticLogger, Response
+from .log_event import EventFactory, LogEvent
+from .task_engine import TaskEngine
+
+Document = tuple[str, str]  # (id, JSON source)
+
+STORED = frozenset({200, 201})
+RETRYABLE = frozenset({429, 502, 503, 504})
+CONFLICT = 409
+TOO_LARGE = 413
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, a bounded number of times.
+
+    Full jitter (a delay drawn uniformly below the exponential ceiling) keeps writers
+    that failed together from all retrying at the same moment.
+    """
+
+    retries: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+
+    def delays(self) -> Iterator[float]:
+        for attempt in range(self.retries):
+            yield random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
+
+
+class Ingester:
+    """Stores `count` events exactly once, and accounts for each: stored, or failed
+    and why."""
+
+    def __init__(
+        self, es: ElasticLogger, count: int, policy: RetryPolicy | None = None
+    ) -> None:
+        self.es = es
+        self.count = count
+        self.policy = policy or RetryPolicy()
+        self.stored = 0
+        self.failed = 0
+        self.first_failure: str | None = None
+
+    async def ingest(
+        self, engine: TaskEngine, *, events: EventFactory, batch_size: int
+    ) -> None:
+        """Store `count` new events through `engine`, then make them searchable.
+
+        A batch is drawn just before it waits for a slot, so at most max_tasks + 1
+        batches exist at once: memory stays flat however many events are asked for.
+        """
+        await self.es.check_index()  # a wrong host, key or index fails here, at once
+        if batch_size == 1:  # one request per event, through LogEvent.log
+            for _ in range(self.count):
+                await engine.start_task(self.log_event, events.event())
+        else:
+            for first in range(0, self.count, batch_size):
+                size = min(batch_size, self.count - first)
+                documents = events.documents(size)
+                await engine.start_task(self.store_batch, documents, units=size)
+        await engine.run_until_complete()
+        if self.stored:
+            await self.es.refresh()
+
+    def summary(self, stopped_by: str = "") -> str:
+        """The closing line: how many events are stored, and what became of the rest."""
+        if self.stored == self.count:
+            return f"{self.count} log events generated"
+        parts = [f"{self.stored} of {self.count} log events generated"]
+        if self.failed:
+            parts.append(f"{self.failed} failed: {self.first_failure}")
+        unconfirmed = self.count - self.stored - self.failed
+        if unconfirmed:
+            parts.append(f"{unconfirmed} not confirmed ({stopped_by})")
+        return "; ".join(parts)
+
+    async def store(self, event: Mapping[str, Any]) -> Response | None:
+        """Store one event, retrying what may succeed later: the per-event path."""
+        delays = self.policy.delays()
+        while True:
+            try:
+                return await self.es(event)
+            except PsetError as error:
+                if getattr(error, "status", None) == CONFLICT:
+                    return None  # stored by an attempt whose answer was lost
+                delay = next(delays, None) if error.retryable else None
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+
+    async def log_event(self, event: LogEvent) -> None:
+        """One event through LogEvent.log, accounted for."""
+        try:
+            await event.log(self.store)
+        except PsetError as error:
+            self._give_up(1, error)
+        else:
+            self.stored += 1
+
+    async def store_batch(self, documents: Sequence[Document]) -> None:
+        """Store documents with `_bulk`, resending only the items that may succeed."""
+        pending = list(documents)
+        delays = self.policy.delays()
+        problem: PsetError | str
+        while True:
+            try:
+                response = await self.es.bulk(_bulk_body(pending))
+            except PsetError as error:
+                if getattr(error, "status", None) == TOO_LARGE and len(pending) > 1:
+                    middle = len(pending) // 2
+                    await self.store_batch(pending[:middle])
+                    await self.store_batch(pending[middle:])
+                    return
+                if not error.retryable:
+                    self._give_up(len(pending), error)
+                    return
+                retry, problem = pending, error
+            else:
+                retry, problem = self._settle(pending, response.body)
+            if not retry:
+                return
+            delay = next(delays, None)
+            if delay is None:
+                self._give_up(len(retry), problem)
+                return
+            pending = retry
+            await asyncio.sleep(delay)
+
+    def _settle(self, sent: list[Document], body: Any) -> tuple[list[Document], str]:
+        """Account for a `_bulk` answer; return the items to resend and why."""
+        if not body.get("errors"):
+            self._count_stored(len(sent))
+            return [], ""
+        stored = 0
+        retry: list[Document] = []
+        refusal = ""
+        for document, item in zip(sent, body["items"], strict=True):
+            (result,) = item.values()  # {"create": {...}}
+            status = result["status"]
+            if status in STORED or status == CONFLICT:
+                stored += 1
+            elif status in RETRYABLE:
+                retry.append(document)
+                refusal = refusal or _describe_item(result)
+            else:
+                reason = _describe_item(result)
+                self._give_up(1, f"Elasticsearch rejected an event ({reason})")
+        self._count_stored(stored)
+        return retry, f"Elasticsearch kept refusing events ({refusal})"
+
+    def _give_up(self, count: int, problem: PsetError | str) -> None:
+        """Count `count` events as failed, or raise `problem` if it stops the run."""
+        if isinstance(problem, PsetError) and _stops_the_run(problem):
+            raise problem
+        self.failed += count
+        self.first_failure = self.first_failure or str(problem)
+
+    def _count_stored(self, count: int) -> None:
+        self.stored += count
+        LogEvent.logged += count
+
+
+def _stops_the_run(error: PsetError) -> bool:
+    """Errors that no other event could get past, as opposed to errors about events."""
+    return not isinstance(error, ElasticError) or isinstance(
+        error, AuthError | IndexNotFound
+    )
+
+
+def _bulk_body(documents: Sequence[Document]) -> bytes:
+    action = '{"create":{"_id":"%s"}}\n%s\n'
+    return "".join(action % document for document in documents).encode()
+
+
+def _describe_item(result: Mapping[str, Any]) -> str:
+    error = result.get("error") or {}
+    return f"{result['status']} {error.get('type', '')}: {error.get('reason', '')}"

@@ -1,0 +1,174 @@
+"""How many things run at once: at most `max_tasks` coroutines in flight.
+
+A semaphore holds the slots. `start_task` waits on it (no polling: the waiter wakes as
+soon as a slot frees), and each task returns its slot in a done-callback, so a slot can
+never leak, whether the task succeeds, fails or is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TextIO, TypeVar
+
+T = TypeVar("T")
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+class TaskEngine:
+    """Runs coroutines with at most `max_tasks` in flight, and counts their work.
+
+    `started`, `pending` and `completed` count units of work: one per task unless
+    `start_task(..., units=n)` says a task carries n events (a bulk request). A task
+    that raises stops the engine: `start_task` and `run_until_complete` re-raise its
+    error, so a failed write is never counted as done.
+    """
+
+    def __init__(
+        self,
+        max_tasks: int = 10,
+        monitor: bool = False,
+        logger: Closable | None = None,
+        *,
+        grace: float = 5.0,
+    ) -> None:
+        if max_tasks < 1:
+            raise ValueError(f"max_tasks must be at least 1, not {max_tasks}")
+        self.max_tasks = max_tasks
+        self.monitor = monitor
+        self.logger = logger
+        self.grace = grace  # seconds running tasks get to finish once stopped
+        self.started = 0
+        self.pending = 0
+        self.completed = 0
+        self.stopped = False
+        self._slots = asyncio.Semaphore(max_tasks)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._error: BaseException | None = None
+        self._status: _StatusLine | None = None
+
+    def run(self, driver: Callable[[TaskEngine], Awaitable[T]]) -> T:
+        """Run `await driver(engine)` in a new event loop, wait for every task, stop,
+        and close the logger, however the driver ends (Ctrl-C included)."""
+        return asyncio.run(self._run(driver))
+
+    async def _run(self, driver: Callable[[TaskEngine], Awaitable[T]]) -> T:
+        try:
+            result = await driver(self)
+            await self.run_until_complete()
+            return result
+        finally:
+            try:
+                await self.stop()
+            finally:
+                if self.logger is not None:
+                    await self.logger.close()
+
+    async def start_task(
+        self,
+        task: Callable[..., Awaitable[Any]],
+        *args: Any,
+        units: int = 1,
+        **kwargs: Any,
+    ) -> asyncio.Task[Any]:
+        """Wait for a free slot, then run `task(*args, **kwargs)` in the background."""
+        await self._slots.acquire()
+        if self.stopped or self._error is not None:
+            self._slots.release()
+            raise self._error or RuntimeError("the engine is stopped")
+        if self.monitor and self._status is None:
+            self._status = _StatusLine(self, sys.stdout)
+        self.started += units
+        self.pending += units
+        running = asyncio.create_task(task(*args, **kwargs))
+        self._tasks.add(running)  # a task nobody references can be garbage-collected
+        running.add_done_callback(functools.partial(self._finished, units))
+        return running
+
+    def _finished(self, units: int, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        self.pending -= units
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            self.completed += units
+        elif self._error is None:
+            self._error = error
+
+    async def run_until_complete(self) -> None:
+        """Wait for every started task; raise the first error one of them raised."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+        if self._error is not None:
+            raise self._error
+
+    async def stop(self) -> None:
+        """Take no more tasks; give running ones `grace` seconds, then cancel them."""
+        if self.stopped:
+            return
+        self.stopped = True
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=self.grace)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        if self._status is not None:
+            await self._status.close()
+
+    def running(self) -> bool:
+        """True until the engine is stopped."""
+        return not self.stopped
+
+
+class _StatusLine:
+    """Counters redrawn in place on a terminal, a line every few seconds in logs."""
+
+    terminal_interval = 0.1
+    log_interval = 5.0
+
+    def __init__(self, engine: TaskEngine, stream: TextIO) -> None:
+        self.engine = engine
+        self.stream = stream
+        self.in_place = stream.isatty()
+        self.started_at = time.perf_counter()
+        interval = self.terminal_interval if self.in_place else self.log_interval
+        self._redrawing = asyncio.create_task(self._redraw(interval))
+
+    def counts(self) -> str:
+        e = self.engine
+        return (
+            f"Started: {e.started:04d} : Pending: {e.pending:04d} : "
+            f"Completed: {e.completed:04d}"
+        )
+
+    async def _redraw(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            elapsed = time.perf_counter() - self.started_at
+            rate = self.engine.completed / elapsed
+            self._show(f"{self.counts()} : {rate:,.0f} events/s")
+
+    def _show(self, line: str) -> None:
+        if self.in_place:
+            self.stream.write(f"\r{line}\x1b[K")
+        else:
+            self.stream.write(f"{line}\n")
+        self.stream.flush()
+
+    async def close(self) -> None:
+        self._redrawing.cancel()
+        await asyncio.wait([self._redrawing])  # unlike await, keeps a cancel of ours
+        self._show(self.counts())
+        if self.in_place:
+            self.stream.write("\n")
+        self.stream.write("Engine stopped.\n")
+        self.stream.flush()
