@@ -19,7 +19,9 @@ from {{ cookiecutter.project_slug }}.ingest import (
 from {{ cookiecutter.project_slug }}.log_event import EventFactory
 from {{ cookiecutter.project_slug }}.task_engine import TaskEngine
 
-FAST = RetryPolicy(retries=8, backoff=0.001, max_backoff=0.01)
+# About 40% of write attempts fail under CHAOS, so a batch runs out of 20 retries
+# with odds of 0.4 ** 21, about 4e-9: any loss seen here is a bug, not bad luck.
+FAST = RetryPolicy(retries=20, backoff=0.001, max_backoff=0.01)
 CHAOS = {
     "429": 0.08,
     "502": 0.03,
