@@ -18,17 +18,26 @@ def optional_files(answers: dict) -> dict[str, tuple[bool, list[str]]]:
     table too, so it is the one place that says which file belongs to which option.
     """
     return {
-        "Travis CI": (answers["ci"] == "travis", [".travis.yml"]),
+        "Travis CI": (answers["ci"] in {"travis", "both"}, [".travis.yml"]),
+        "GitHub Actions": (
+            answers["ci"] in {"github", "both"},
+            [".github/workflows/ci.yml"],
+        ),
         "CodeClimate": (answers["codeclimate"], [".codeclimate.yml"]),
         "licence": (answers["license"] != "none", ["LICENSE"]),
     }
 
 
 def remove_files_of_features_that_are_off(answers: dict, project: Path) -> None:
+    """Remove each file of a feature that is off, and the folders it leaves empty."""
     for is_on, paths in optional_files(answers).values():
         if not is_on:
             for path in paths:
                 (project / path).unlink()
+                for folder in (project / path).parents:
+                    if folder == project or any(folder.iterdir()):
+                        break
+                    folder.rmdir()
 
 
 def start_git_repository(answers: dict) -> bool:

@@ -122,6 +122,17 @@ def bake_once(cookies_session) -> Callable:
     return bake
 
 
+@pytest.fixture(scope="session")
+def every_bake(bake_once) -> list[Path]:
+    """The project of every combination of options, each baked once per session."""
+    projects = []
+    for answers in every_combination():
+        result = bake_once(answers)
+        assert result.exit_code == 0, result.exception
+        projects.append(result.project_path)
+    return projects
+
+
 def make_venv(path: Path) -> Path:
     """A fresh virtual environment with pip; returns its python."""
     run([sys.executable, "-m", "venv", path], cwd=path.parent)

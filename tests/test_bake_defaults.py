@@ -3,6 +3,7 @@
 import datetime
 import tomllib
 
+import yaml
 from conftest import CONTEXT, PACKAGE_TEMPLATE, files_in, load_hook
 
 EXPECTED_FILES = {
@@ -13,6 +14,7 @@ EXPECTED_FILES = {
     "LICENSE",
     "Pipfile",
     "README.md",
+    "compose.yaml",
     "pyproject.toml",
     "query1.json",
     "query2.json",
@@ -107,3 +109,39 @@ def test_supported_pythons_are_the_python_choices_oldest_first():
 
     assert supported == sorted(supported, key=lambda v: tuple(map(int, v.split("."))))
     assert set(supported) == set(CONTEXT["python_version"])
+
+
+def test_bake_with_defaults_starts_a_local_cluster_with_compose(bake_once):
+    """Elasticsearch and Kibana on this computer only, passwords from .env."""
+    result = bake_once({})
+    compose = yaml.safe_load((result.project_path / "compose.yaml").read_text())
+    services = compose["services"]
+    version = CONTEXT["_elastic_stack_version"]
+
+    elasticsearch = services["elasticsearch"]
+    image = f"docker.elastic.co/elasticsearch/elasticsearch:{version}"
+    assert elasticsearch["image"] == image
+    assert elasticsearch["ports"] == ["127.0.0.1:9200:9200"]
+    assert elasticsearch["environment"]["ELASTIC_PASSWORD"].startswith(
+        "${ELASTIC_PASSWORD:?"
+    )
+    assert elasticsearch["environment"]["xpack.security.enabled"] == "true"
+    assert "healthcheck" in elasticsearch
+    kibana = services["kibana"]
+    assert kibana["image"] == f"docker.elastic.co/kibana/kibana:{version}"
+    assert kibana["ports"] == ["127.0.0.1:5601:5601"]
+    assert kibana["environment"]["ELASTICSEARCH_USERNAME"] == "kibana_system"
+    assert kibana["environment"]["ELASTICSEARCH_PASSWORD"].startswith(
+        "${KIBANA_PASSWORD:?"
+    )
+    # Kibana starts once its user has the password, which needs a healthy cluster.
+    setup = kibana["depends_on"]["kibana-password"]
+    assert setup == {"condition": "service_completed_successfully"}
+    password_setter = services["kibana-password"]
+    assert password_setter["depends_on"]["elasticsearch"] == {
+        "condition": "service_healthy"
+    }
+    assert "/_security/user/kibana_system/_password" in password_setter["command"][-1]
+    example = (result.project_path / ".env.example").read_text()
+    for name in ("ELASTIC_PASSWORD", "KIBANA_PASSWORD"):
+        assert f"\n{name}=\n" in example

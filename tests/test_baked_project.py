@@ -4,12 +4,20 @@ These tests build fresh virtual environments and install from the package index,
 they take a while; each venv is built once per session and shared.
 """
 
+import os
+
 from conftest import SPECIAL, as_typed, run
+
+# Without a cluster: the integration tests must skip, whatever this shell points at.
+NO_CLUSTER = {
+    name: value for name, value in os.environ.items() if not name.startswith("ELASTIC_")
+}
 
 
 def install_and_run_tests(venv_python, project):
     run([venv_python, "-m", "pip", "install", "--quiet", "-e", ".[test]"], cwd=project)
-    return run([venv_python, "-m", "pytest", "-p", "no:cacheprovider"], cwd=project)
+    command = [venv_python, "-m", "pytest", "-p", "no:cacheprovider"]
+    return run(command, cwd=project, env=NO_CLUSTER)
 
 
 def test_bake_and_run_tests(cookies, test_venv):
@@ -19,6 +27,15 @@ def test_bake_and_run_tests(cookies, test_venv):
     tests = install_and_run_tests(test_venv, result.project_path)
 
     assert " passed" in tests.stdout.splitlines()[-1]
+    # No cluster here: only the integration tests skip, and they say what they need.
+    skipped = [line for line in tests.stdout.splitlines() if "SKIPPED" in line]
+    assert skipped
+    for line in skipped:
+        assert " tests/test_integration.py:" in line
+        assert line.endswith(
+            "set ELASTIC_HOST (and credentials) to run the integration tests against "
+            "a real Elasticsearch"
+        )
 
 
 def test_bake_with_special_chars_and_run_tests(cookies, test_venv):

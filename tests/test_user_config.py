@@ -3,6 +3,7 @@
 This runs the cookiecutter command exactly as the README shows it.
 """
 
+import subprocess
 import sys
 import tomllib
 
@@ -35,9 +36,16 @@ def user_config(tmp_path):
 
 
 def bake_with_cli(config, output, *options):
-    """cookiecutter --config-file CONFIG -o OUTPUT [OPTIONS] TEMPLATE, from output."""
+    """cookiecutter --config-file CONFIG -o OUTPUT [OPTIONS] TEMPLATE, from output.
+
+    Nothing can answer a question: a bake that asked one would fail.
+    """
     command = ["--config-file", config, "-o", output, *options, TEMPLATE]
-    run([sys.executable, "-m", "cookiecutter", *command], cwd=output.parent)
+    run(
+        [sys.executable, "-m", "cookiecutter", *command],
+        cwd=output.parent,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_bake_with_user_config_uses_the_remembered_answers(user_config, tmp_path):

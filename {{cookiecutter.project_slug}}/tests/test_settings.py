@@ -95,3 +95,32 @@ def test_index_names_elasticsearch_refuses_are_refused_early(index):
 def test_a_missing_ca_file_is_refused():
     with pytest.raises(ConfigError, match=r"ELASTIC_CA_CERTS is 'nope\.crt'"):
         Settings.load(host=HOST, ca_certs="nope.crt")
+
+
+@pytest.mark.parametrize(
+    ("cloud_id", "endpoint"),
+    [
+        (
+            "pset:dXMtY2VudHJhbDEuZ2NwLmNsb3VkLmVzLmlvOjkyNDMkYWJjMTIzJGRlZjQ1Ng==",
+            "https://abc123.us-central1.gcp.cloud.es.io:9243",
+        ),
+        (  # no port means 443; the padding may be missing
+            "my:deployment:ZXUtd2VzdC0xLmF3cy5mb3VuZC5pbyRlcy11dWlkJGtiLXV1aWQ",
+            "https://es-uuid.eu-west-1.aws.found.io:443",
+        ),
+    ],
+)
+def test_a_cloud_id_stands_for_its_https_endpoint(monkeypatch, cloud_id, endpoint):
+    monkeypatch.setenv("ELASTIC_CLOUD_ID", cloud_id)
+    assert Settings.load().host == endpoint
+
+
+def test_an_explicit_host_wins_over_a_cloud_id():
+    write_dotenv(f"ELASTIC_HOST={HOST}\nELASTIC_CLOUD_ID=x:bm90LXVzZWQkZXMka2I=\n")
+    assert Settings.load().host == HOST
+
+
+@pytest.mark.parametrize("cloud_id", ["nonsense", "name:", "name:!!!", "n:aG9zdA=="])
+def test_a_malformed_cloud_id_is_refused(cloud_id):
+    with pytest.raises(ConfigError, match="ELASTIC_CLOUD_ID is not a cloud ID"):
+        Settings.load(cloud_id=cloud_id)

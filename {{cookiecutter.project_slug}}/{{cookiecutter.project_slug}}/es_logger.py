@@ -71,6 +71,7 @@ class ElasticLogger:
         *,
         api_key: str | None = None,
         ca_certs: str | None = None,
+        cloud_id: str | None = None,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
         max_connections: int = 100,
@@ -83,6 +84,7 @@ class ElasticLogger:
             password=pw,
             api_key=api_key,
             ca_certs=ca_certs,
+            cloud_id=cloud_id,
         )
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self.max_connections = max_connections

@@ -46,6 +46,7 @@ class Settings:
         password: str | None = None,
         api_key: str | None = None,
         ca_certs: str | None = None,
+        cloud_id: str | None = None,
         environ: Mapping[str, str] | None = None,
         dotenv: str | os.PathLike[str] = ".env",
     ) -> Settings:
@@ -59,8 +60,11 @@ class Settings:
             return None
 
         password = pick(password, "ELASTIC_PASSWORD")
+        host = pick(host, "ELASTIC_HOST")
+        if host is None and (cloud_id := pick(cloud_id, "ELASTIC_CLOUD_ID")):
+            host = _cloud_endpoint(cloud_id)
         return cls(
-            host=_checked_host(pick(host, "ELASTIC_HOST")),
+            host=_checked_host(host),
             index=_checked_index(pick(index, "ELASTIC_INDEX") or DEFAULT_INDEX),
             user=pick(user, "ELASTIC_USERID") or (DEFAULT_USER if password else None),
             password=password,
@@ -98,8 +102,8 @@ def _read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
 def _checked_host(host: str | None) -> str:
     if host is None:
         raise ConfigError(
-            "ELASTIC_HOST is not set: put the https endpoint of your cluster in .env "
-            "(copy .env.example) or in the environment"
+            "ELASTIC_HOST is not set: put the https endpoint of your cluster (or "
+            "ELASTIC_CLOUD_ID) in .env (copy .env.example) or in the environment"
         )
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -132,6 +136,27 @@ def _checked_ca_file(path: str | None) -> str | None:
             "cluster's CA certificate (for a local cluster, config/certs/http_ca.crt)"
         )
     return path
+
+
+def _cloud_endpoint(cloud_id: str) -> str:
+    """The https endpoint an Elastic Cloud ID stands for.
+
+    A cloud ID is `name:base64(host[:port]$es_id$kibana_id)`; Elasticsearch is at
+    https://<es_id>.<host>:<port, 443 by default>.
+    """
+    _, _, encoded = cloud_id.rpartition(":")
+    try:
+        padded = encoded + "=" * (-len(encoded) % 4)
+        host, es_id, *_ = base64.b64decode(padded, validate=True).decode().split("$")
+    except ValueError:  # bad base64 or text, or no $ in it
+        host = es_id = ""
+    domain, _, port = host.partition(":")
+    if not (domain and es_id):
+        raise ConfigError(
+            "ELASTIC_CLOUD_ID is not a cloud ID: copy it from your deployment's page "
+            "in Elastic Cloud (it looks like name:bG9jYWxob3N0JGFiY2QkZWZnaA==)"
+        )
+    return f"https://{es_id}.{domain}:{port or 443}"
 
 
 def _api_key_id(encoded: str) -> str | None:
