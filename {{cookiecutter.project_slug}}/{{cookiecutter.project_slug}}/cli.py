@@ -127,15 +127,22 @@ class _ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _number(kind: type[int] | type[float], lowest: float, text: str) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or value < lowest:
-        what = "a whole number" if kind is int else "a number"
-        raise argparse.ArgumentTypeError(f"must be {what} >= {lowest}, not {text!r}")
-    return value
+def _at_least(kind: type[int] | type[float], lowest: float) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind`, at least `lowest`, or a clear refusal."""
+    what = "a whole number" if kind is int else "a number"
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value < lowest:
+            raise argparse.ArgumentTypeError(
+                f"must be {what} >= {lowest}, not {text!r}"
+            )
+        return value
+
+    return convert
 
 
 def _timestamp_mask(text: str) -> Mask:
@@ -158,23 +165,77 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=__version__)
+    seconds = _at_least(float, 0.1)
     connection = _ArgumentParser(add_help=False)
     connection.add_argument(
         "--timeout",
-        type=partial(_number, float, 0.1),
+        type=seconds,
         default=60.0,
         metavar="SECONDS",
         help="longest a request may take, answer included (default: %(default)s)",
     )
     connection.add_argument(
         "--connect-timeout",
-        type=partial(_number, float, 0.1),
+        type=seconds,
         default=10.0,
         metavar="SECONDS",
         help="longest to wait for a connection (default: %(default)s)",
     )
     commands = parser.add_subparsers(
         title="commands", metavar="{generate,init,query}", required=True
+    )
+
+    command = commands.add_parser(
+        "generate",
+        parents=[connection],
+        help="store random log events, at most 10 requests in flight",
+        description=(
+            "Store COUNT random log events, each under its own id so that retries "
+            "never duplicate one. Busy or unreachable clusters are retried with "
+            "backoff; the last line says how many events were stored."
+        ),
+    )
+    command.set_defaults(command=generate)
+    positive = _at_least(int, 1)
+    command.add_argument(
+        "--count",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="how many events (default: %(default)s)",
+    )
+    command.add_argument(
+        "--batch-size",
+        type=positive,
+        default=BATCH_SIZE,
+        metavar="N",
+        help="events per bulk request; 1 sends one request per event "
+        "(default: %(default)s)",
+    )
+    command.add_argument(
+        "--max-in-flight",
+        type=positive,
+        default=MAX_IN_FLIGHT,
+        metavar="N",
+        help="requests in flight at most (default: %(default)s)",
+    )
+    command.add_argument(
+        "--retries",
+        type=_at_least(int, 0),
+        default=RetryPolicy.retries,
+        metavar="N",
+        help="attempts after the first for a busy or unreachable cluster "
+        "(default: %(default)s)",
+    )
+    command.add_argument(
+        "--timestamp",
+        type=_timestamp_mask,
+        default=DEFAULT_MASK,
+        metavar="MASK",
+        help=(
+            "event times: Y-M-D, T or a space, H:M:S; any part may be ?, the date "
+            "'today' and the time 'now' (default: %(default)s)"
+        ),
     )
 
     command = commands.add_parser(
@@ -188,58 +249,6 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     command.set_defaults(command=init)
-
-    command = commands.add_parser(
-        "generate",
-        parents=[connection],
-        help="store random log events, at most 10 requests in flight",
-        description=(
-            "Store COUNT random log events, each under its own id so that retries "
-            "never duplicate one. Busy or unreachable clusters are retried with "
-            "backoff; the last line says how many events were stored."
-        ),
-    )
-    command.add_argument(
-        "--count",
-        type=partial(_number, int, 1),
-        default=1,
-        metavar="N",
-        help="how many events (default: %(default)s)",
-    )
-    command.add_argument(
-        "--timestamp",
-        type=_timestamp_mask,
-        default=DEFAULT_MASK,
-        metavar="MASK",
-        help=(
-            "event times: Y-M-D, T or a space, H:M:S; any part may be ?, the date "
-            "'today' and the time 'now' (default: %(default)s)"
-        ),
-    )
-    command.add_argument(
-        "--batch-size",
-        type=partial(_number, int, 1),
-        default=BATCH_SIZE,
-        metavar="N",
-        help="events per bulk request; 1 sends one request per event "
-        "(default: %(default)s)",
-    )
-    command.add_argument(
-        "--max-in-flight",
-        type=partial(_number, int, 1),
-        default=MAX_IN_FLIGHT,
-        metavar="N",
-        help="requests in flight at most (default: %(default)s)",
-    )
-    command.add_argument(
-        "--retries",
-        type=partial(_number, int, 0),
-        default=RetryPolicy.retries,
-        metavar="N",
-        help="attempts after the first for a busy or unreachable cluster "
-        "(default: %(default)s)",
-    )
-    command.set_defaults(command=generate)
 
     command = commands.add_parser(
         "query",
