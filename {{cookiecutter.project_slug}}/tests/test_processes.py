@@ -11,12 +11,13 @@ from pathlib import Path
 from conftest import INDEX
 
 PROJECT = Path(__file__).resolve().parent.parent
+PACKAGE = "{{ cookiecutter.project_slug }}"
 
 
 def start(*arguments, cwd):
     """`python -m <package> *arguments`, warnings as errors, output piped."""
     return subprocess.Popen(
-        [sys.executable, "-m", "{{ cookiecutter.project_slug }}", *arguments],
+        [sys.executable, "-m", PACKAGE, *arguments],
         cwd=cwd,
         env={
             **os.environ,
