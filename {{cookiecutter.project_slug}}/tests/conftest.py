@@ -1,6 +1,7 @@
 """Shared fixtures: an Elasticsearch-like server on 127.0.0.1, and an isolated
 environment so that a real .env or ELASTIC_* variable never reaches a test."""
 
+import json
 import os
 import socket
 
@@ -12,6 +13,14 @@ from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
 INDEX = "{{ cookiecutter.project_slug }}"
 USER = "elastic"
 PASSWORD = "test-password"
+
+
+def printed_answer(out):
+    """The JSON answer in what `query` prints: `Response: 200`, it, `Query finished`."""
+    head, _, rest = out.partition("\n")
+    body, _, tail = rest.rpartition("Query finished\n")
+    assert (head, tail) == ("Response: 200", "")
+    return json.loads(body)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import INDEX, PASSWORD
+from conftest import INDEX, PASSWORD, printed_answer
 
 from {{ cookiecutter.project_slug }}.cli import main
 from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
@@ -97,18 +97,14 @@ def test_generated_events_follow_the_timestamp_mask(index, capsys, monkeypatch):
 
 def test_generated_events_are_searchable_at_once(index, capsys, monkeypatch):
     run(capsys, monkeypatch, "generate", "--count", "30")
-    code, out, _ = run(capsys, monkeypatch, "query", stdin=sample_query("query1.json"))
-    assert code == 0
-    answer = json.loads(out.split("Response: 200\n", 1)[1].rsplit("Query", 1)[0])
+    answer = answer_to(capsys, monkeypatch, "query1.json")
     assert answer["hits"]["total"]["value"] == 30
 
 
 def answer_to(capsys, monkeypatch, query_file):
     code, out, _ = run(capsys, monkeypatch, "query", stdin=sample_query(query_file))
     assert code == 0
-    assert out.startswith("Response: 200\n")
-    assert out.endswith("\nQuery finished\n")
-    return json.loads(out[len("Response: 200\n") : -len("Query finished\n")])
+    return printed_answer(out)
 
 
 def test_query2_counts_browsers_per_country(index, capsys, monkeypatch):

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import INDEX
+from conftest import INDEX, printed_answer
 
 from {{ cookiecutter.project_slug }}.cli import main
 from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
@@ -104,11 +104,7 @@ def loaded(index, cli):
 
 def query(cli, name):
     """The answer to the sample query in the file `name`, as the CLI prints it."""
-    out = cli("query", stdin=(PROJECT / name).read_text())
-    head, _, rest = out.partition("\n")
-    body, _, tail = rest.rpartition("Query finished\n")
-    assert (head, tail) == ("Response: 200", "")
-    return json.loads(body)
+    return printed_answer(cli("query", stdin=(PROJECT / name).read_text()))
 
 
 def count(index, search=None):
