@@ -770,8 +770,9 @@ class FaultPlan:
 
     ``next(*faults)`` queues faults for the next writes, in order; then ``chaos(seed,
     **rates)`` makes each write draw at most one fault at random, reproducibly, e.g.
-    ``chaos(7, **{"429": 0.1})``.  ``injected`` counts them by name ("429",
-    "drop_after"...; for "item_429", the rejected items).
+    ``chaos(7, **{"429": 0.1})``; with ``every_request=True``, every request draws
+    (index checks, init's steps, refreshes and searches too).  ``injected`` counts
+    them by name ("429", "drop_after"...; for "item_429", the rejected items).
     """
 
     def __init__(self) -> None:
@@ -779,13 +780,22 @@ class FaultPlan:
         self._queue: collections.deque[Fault] = collections.deque()
         self._chaos: list[tuple[float, Fault]] = []
         self._random = random.Random(0)
+        self.every_request = False
         self.injected: collections.Counter[str] = collections.Counter()
 
     def next(self, *faults: Fault) -> None:
         with self._lock:
             self._queue.extend(faults)
 
-    def chaos(self, seed: int, *, delay_seconds=0.2, item_fraction=0.25, **rates):
+    def chaos(
+        self,
+        seed: int,
+        *,
+        delay_seconds=0.2,
+        item_fraction=0.25,
+        every_request=False,
+        **rates,
+    ):
         """Random faults, rates by name from ``CHAOS_NAMES`` summing to at most 1; a
         "delay" lasts ``delay_seconds``, an "item_429" rejects ``item_fraction``."""
         if unknown := sorted(set(rates) - set(CHAOS_NAMES)):
@@ -797,6 +807,7 @@ class FaultPlan:
         faults |= dict(item_429=item_status(429, item_fraction))
         with self._lock:
             self._random = random.Random(seed)
+            self.every_request = every_request
             self._chaos = [
                 (rates[name], faults.get(name) or status(int(name)))
                 for name in CHAOS_NAMES
@@ -808,6 +819,7 @@ class FaultPlan:
         with self._lock:
             self._queue.clear()
             self._chaos = []
+            self.every_request = False
 
     def draw(self, *, bulk: bool) -> Fault | None:
         """The fault for the write request arriving now (used by the server)."""
@@ -1071,7 +1083,7 @@ class FakeElasticsearch:
         if any(path[0].startswith(("-", "**")) for path in call.filter):
             raise unsupported("filter_path with exclusions or [**]")
         answer = functools.partial(getattr(self, handler), call, **captured)
-        if handler not in WRITES:
+        if handler not in WRITES and not self.faults.every_request:
             return self._render(call, answer())
         fault = self.faults.draw(bulk=handler == "_bulk")
         if pause := self.latency + (fault.seconds if fault else 0):

@@ -12,16 +12,14 @@ from {{ cookiecutter.project_slug }}.errors import (
     ConnectionFailed,
 )
 from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
-from {{ cookiecutter.project_slug }}.ingest import (
-    Ingester,
-    RetryPolicy,
-)
+from {{ cookiecutter.project_slug }}.ingest import Ingester
 from {{ cookiecutter.project_slug }}.log_event import EventFactory
+from {{ cookiecutter.project_slug }}.retry import Retrier, RetryPolicy
 from {{ cookiecutter.project_slug }}.task_engine import TaskEngine
 
-# About 40% of write attempts fail under CHAOS, so a batch runs out of 20 retries
-# with odds of 0.4 ** 21, about 4e-9: any loss seen here is a bug, not bad luck.
-FAST = RetryPolicy(retries=20, backoff=0.001, max_backoff=0.01)
+# Short waits, and patience (seconds without any success) far beyond what about 40%
+# of failing requests can exhaust: any loss seen here is a bug, not bad luck.
+FAST = RetryPolicy(retry_for=10.0, backoff=0.001, max_backoff=0.01)
 CHAOS = {
     "429": 0.08,
     "502": 0.03,
@@ -35,8 +33,8 @@ CHAOS = {
 
 def ingest(count, batch_size=100, policy=FAST, max_tasks=10, **options):
     """Run the generate pipeline in-process, with a fast retry policy."""
-    es = ElasticLogger(**options)
-    ingester = Ingester(es, count, policy)
+    es = ElasticLogger(retrier=Retrier(policy), **options)
+    ingester = Ingester(es, count)
     engine = TaskEngine(max_tasks=max_tasks, logger=es)
     driver = partial(ingester.ingest, events=EventFactory(), batch_size=batch_size)
     engine.run(driver)
@@ -59,7 +57,7 @@ def bulk_sizes(cluster):
 def test_every_event_is_stored_exactly_once_whatever_the_faults(
     index, seed, batch_size, count
 ):
-    index.faults.chaos(seed=seed, **CHAOS)
+    index.faults.chaos(seed=seed, every_request=True, **CHAOS)
     ingester = ingest(count, batch_size)
     assert (ingester.stored, ingester.failed) == (count, 0)
     assert ingester.summary() == f"{count} log events generated"
@@ -100,16 +98,43 @@ def test_a_request_too_large_is_split_in_halves(index):
     assert bulk_sizes(index) == [100, 50, 50]
 
 
-def test_events_refused_until_retries_run_out_are_counted_not_lost(index):
-    index.faults.next(*[status(429)] * 3)  # the first request and both its retries
-    policy = RetryPolicy(2, 0.001, 0.01)
-    ingester = ingest(300, batch_size=100, policy=policy, max_tasks=1)
-    assert (ingester.stored, ingester.failed) == (200, 100)
-    assert_stored_once(index, 200)
+def test_a_cluster_busy_for_many_attempts_in_a_row_loses_nothing(index):
+    index.faults.next(*[status(429)] * 40, *[item_status(429, 0.5)] * 40)
+    ingester = ingest(300, batch_size=100, max_tasks=1)
+    assert (ingester.stored, ingester.failed) == (300, 0)
+    assert_stored_once(index, 300)
+
+
+def test_events_refused_for_longer_than_the_patience_are_counted_not_lost(index):
+    index.faults.chaos(seed=1, **{"429": 1.0})  # every write, from now on
+    policy = RetryPolicy(retry_for=0.05, backoff=0.001, max_backoff=0.01)
+    ingester = ingest(300, batch_size=100, policy=policy)
+    assert (ingester.stored, ingester.failed) == (0, 300)
     assert ingester.summary().startswith(
-        "200 of 300 log events generated; 100 failed: Elasticsearch could not "
+        "0 of 300 log events generated; 300 failed: Elasticsearch could not "
         "store the events (429 es_rejected_execution_exception: "
     )
+
+
+def test_items_refused_for_longer_than_the_patience_are_counted_not_lost(index):
+    index.faults.next(item_status(429, 0.1), *[item_status(429, 1.0)] * 1000)
+    policy = RetryPolicy(retry_for=0.05, backoff=0.001, max_backoff=0.01)
+    ingester = ingest(100, batch_size=100, policy=policy)
+    assert (ingester.stored, ingester.failed) == (90, 10)
+    assert_stored_once(index, 90)
+    assert ingester.first_failure.startswith(
+        "Elasticsearch kept refusing events (429 es_rejected_execution_exception: "
+    )
+
+
+def test_a_refresh_that_keeps_failing_leaves_every_event_stored(index):
+    index.faults.every_request = True
+    index.faults.next(delay(0), delay(0), *[status(503)] * 1000)  # HEAD, _bulk, ...
+    policy = RetryPolicy(retry_for=0.05, backoff=0.001, max_backoff=0.01)
+    ingester = ingest(100, batch_size=100, policy=policy)
+    assert (ingester.stored, ingester.failed) == (100, 0)
+    assert ingester.unrefreshed.brief == "503 unavailable"
+    assert ingester.summary() == "100 log events generated"
 
 
 def test_events_the_mapping_rejects_fail_without_retries(cluster):

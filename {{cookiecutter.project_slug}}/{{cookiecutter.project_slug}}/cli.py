@@ -22,8 +22,9 @@ from typing import Any, NoReturn, TextIO
 from . import __version__
 from .errors import InputError, PsetError
 from .es_logger import ElasticLogger, Response
-from .ingest import Ingester, RetryPolicy
+from .ingest import Ingester
 from .log_event import DEFAULT_MASK, EventFactory, Mask, parse_timestamp_mask
+from .retry import Retrier, RetryPolicy
 from .task_engine import TaskEngine
 
 PROG = f"python -m {__package__}"
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def init(args: argparse.Namespace) -> int:
-    es = _connect(args)
+    es = _connect(args, announce=_to_stderr)
     _run(es, es.init_schema)
     print("Schema generated")
     return EXIT_OK
@@ -60,14 +61,23 @@ def init(args: argparse.Namespace) -> int:
 
 def generate(args: argparse.Namespace) -> int:
     es = _connect(args, max_connections=args.max_in_flight)
-    ingester = Ingester(es, args.count, RetryPolicy(retries=args.retries))
-    engine = TaskEngine(max_tasks=args.max_in_flight, monitor=True, logger=es)
+    ingester = Ingester(es, args.count)
+    engine = TaskEngine(
+        max_tasks=args.max_in_flight, monitor=True, logger=es, note=es.retrier.status
+    )
     events = EventFactory(args.timestamp)
     driver = partial(ingester.ingest, events=events, batch_size=args.batch_size)
     stopped_by = "stopped by an error"
     try:
         engine.run(driver)
         stopped_by = ""
+        if ingester.unrefreshed is not None:
+            print(
+                f"warning: the index could not be refreshed "
+                f"({ingester.unrefreshed.brief}): the events are stored all the same, "
+                "and searchable after the cluster's next automatic refresh (about 1 s)",
+                file=sys.stderr,
+            )
     except KeyboardInterrupt:
         stopped_by = "interrupted"
         raise
@@ -84,7 +94,7 @@ def query(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     search = _read_query(sys.stdin)
-    es = _connect(args)
+    es = _connect(args, announce=_to_stderr)
     _run(es, partial(es.query, search))
     print("Query finished")
     return EXIT_OK
@@ -111,10 +121,24 @@ def _read_query(stream: TextIO) -> dict[str, Any]:
     return search
 
 
-def _connect(args: argparse.Namespace, **options: Any) -> ElasticLogger:
+def _connect(
+    args: argparse.Namespace,
+    *,
+    announce: Callable[[str], None] | None = None,
+    **options: Any,
+) -> ElasticLogger:
+    """The logger the options describe; `announce` is told of each retry."""
+    retrier = Retrier(RetryPolicy(retry_for=args.retry_for), announce=announce)
     return ElasticLogger(
-        timeout=args.timeout, connect_timeout=args.connect_timeout, **options
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        retrier=retrier,
+        **options,
     )
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _run(es: ElasticLogger, call: Callable[[], Awaitable[Response]]) -> Response:
@@ -187,6 +211,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="longest to wait for a connection (default: %(default)s)",
     )
+    connection.add_argument(
+        "--retry-for",
+        type=_at_least(float, 0),
+        default=RetryPolicy.retry_for,
+        metavar="SECONDS",
+        help="how long a busy or unreachable cluster is retried with backoff while "
+        "nothing gets through; each success starts it again (default: %(default)s)",
+    )
     commands = parser.add_subparsers(
         title="commands", metavar="{generate,init,query}", required=True
     )
@@ -224,14 +256,6 @@ def _parser() -> argparse.ArgumentParser:
         default=MAX_IN_FLIGHT,
         metavar="N",
         help="requests in flight at most (default: %(default)s)",
-    )
-    command.add_argument(
-        "--retries",
-        type=_at_least(int, 0),
-        default=RetryPolicy.retries,
-        metavar="N",
-        help="attempts after the first for a busy or unreachable cluster "
-        "(default: %(default)s)",
     )
     command.add_argument(
         "--timestamp",

@@ -2,17 +2,30 @@
 
 Each exception's message is one line that says what is wrong and how to fix it. The
 CLI prints that line on stderr and exits non-zero; nothing else prints errors.
+Errors that may go away by waiting (a busy cluster, a lost connection) are
+`retryable`, and `brief` names them in a few words for the progress line.
 """
 
 from __future__ import annotations
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# What a retryable status means for the student watching the progress line.
+STATUS_WORDS = {
+    429: "cluster busy",
+    502: "bad gateway",
+    503: "unavailable",
+    504: "gateway timeout",
+}
 
 
 class PsetError(Exception):
     """Base class: the message is meant for the person running the command."""
 
     retryable = False
+
+    @property
+    def brief(self) -> str:
+        return str(self)
 
 
 class ConfigError(PsetError):
@@ -26,13 +39,21 @@ class InputError(PsetError):
 class ConnectionFailed(PsetError):
     """No answer from the cluster: unreachable, reset, closed early or timed out."""
 
-    retryable = True
+    def __init__(self, message: str, *, brief: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self._brief = brief
+        self.retryable = retryable
+
+    @property
+    def brief(self) -> str:
+        return self._brief
 
 
 class TLSFailed(ConnectionFailed):
     """The cluster's certificate could not be verified; retrying will not help."""
 
-    retryable = False
+    def __init__(self, message: str) -> None:
+        super().__init__(message, brief="TLS failed", retryable=False)
 
 
 class ElasticError(PsetError):
@@ -46,6 +67,10 @@ class ElasticError(PsetError):
     @property
     def retryable(self) -> bool:  # type: ignore[override]
         return self.status in RETRYABLE_STATUSES
+
+    @property
+    def brief(self) -> str:
+        return f"{self.status} {STATUS_WORDS.get(self.status, self.error_type)}"
 
 
 class AuthError(ElasticError):

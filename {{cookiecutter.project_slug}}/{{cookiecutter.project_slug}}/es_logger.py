@@ -1,14 +1,17 @@
-"""The HTTP side of talking to Elasticsearch: one method per REST call, no policy.
+"""The HTTP side of talking to Elasticsearch: one method per REST call.
 
-Retries, batching and accounting live in ingest.py. This module sends requests with
-aiohttp and turns error answers into exceptions whose message says what to do.
+This module sends requests with aiohttp, each through the run's Retrier (retry.py
+decides how long to keep trying), and turns error answers into exceptions whose
+message says what to do. Batching and the account of events live in ingest.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 from collections.abc import Mapping
+from functools import partial
 from types import TracebackType
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import quote
@@ -23,6 +26,7 @@ from .errors import (
     IndexNotFound,
     TLSFailed,
 )
+from .retry import Retrier
 from .settings import Settings
 
 JSON = "application/json"
@@ -75,8 +79,10 @@ class ElasticLogger:
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
         max_connections: int = 100,
+        retrier: Retrier | None = None,
     ) -> None:
-        """Arguments override ELASTIC_* from the environment and ./.env."""
+        """Arguments override ELASTIC_* from the environment and ./.env; `retrier`
+        says how long to keep retrying (by default, retry.RetryPolicy's)."""
         self.settings = Settings.load(
             host=host,
             index=index,
@@ -88,19 +94,29 @@ class ElasticLogger:
         )
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self.max_connections = max_connections
+        self.retrier = retrier or Retrier()
         self._index_path = "/" + quote(self.settings.index, safe="")
         self._session: aiohttp.ClientSession | None = None
+        self._answered = False  # has the cluster ever answered this logger?
 
     @property
     def index(self) -> str:
         return self.settings.index
 
     async def __call__(self, event: Mapping[str, Any]) -> Response:
-        """Store one event under its logID, create-only: a retry cannot duplicate it."""
+        """Store one event under its logID, create-only: a retry cannot duplicate it.
+
+        An event without a logID gets an id from Elasticsearch, so it is sent once
+        and never retried: a retry after a lost answer would store a second copy.
+        """
         body = json.dumps(event).encode()
         if "logID" not in event:
             return await self._request(
-                "POST", f"{self._index_path}/_doc", body, doing="store the event"
+                "POST",
+                f"{self._index_path}/_doc",
+                body,
+                doing="store the event",
+                retry=False,
             )
         doc_id = quote(str(event["logID"]), safe="")
         return await self._request(
@@ -111,8 +127,9 @@ class ElasticLogger:
             doing="store the event",
         )
 
-    async def bulk(self, ndjson: bytes) -> Response:
-        """Send one `_bulk` body; the answer holds `errors` and each item's status."""
+    async def bulk(self, ndjson: bytes, *, events: int = 1) -> Response:
+        """Send one `_bulk` body of `events` events; the answer holds `errors` and
+        each item's status (items refused one by one are the caller's to retry)."""
         return await self._request(
             "POST",
             f"{self._index_path}/_bulk",
@@ -120,6 +137,8 @@ class ElasticLogger:
             content_type=NDJSON,
             params={"filter_path": BULK_FILTER},
             doing="store the events",
+            units=events,
+            renews=False,  # the ingester renews when items are stored
         )
 
     async def check_index(self) -> None:
@@ -127,7 +146,12 @@ class ElasticLogger:
         await self._request("HEAD", self._index_path, doing="read the index")
 
     async def init_schema(self) -> Response:
-        """Delete the index if present (saying what went), create it with `schema`."""
+        """Delete the index if present (saying what went), create it with `schema`.
+
+        Each step is retried, so an answer lost after the cluster applied the step
+        is met again: the retried delete finds no index, the retried create finds
+        the index our own create made. Both are success, once the mapping is ours.
+        """
         try:
             counted = await self._request(
                 "GET", f"{self._index_path}/_count", doing="read the index"
@@ -135,16 +159,41 @@ class ElasticLogger:
         except IndexNotFound:
             print(f"No index '{self.index}' to delete")
         else:
-            await self._request("DELETE", self._index_path, doing="delete the index")
+            with contextlib.suppress(IndexNotFound):  # deleted by a lost attempt
+                await self._request(
+                    "DELETE", self._index_path, doing="delete the index"
+                )
             documents = counted.body["count"]
             print(f"Deleted index '{self.index}' and its {documents} documents")
-        response = await self._request(
-            "PUT",
-            self._index_path,
-            json.dumps(self.schema).encode(),
-            doing="create the index",
-        )
+        try:
+            response = await self._request(
+                "PUT",
+                self._index_path,
+                json.dumps(self.schema).encode(),
+                doing="create the index",
+            )
+        except ElasticError as error:
+            if error.error_type != "resource_already_exists_exception":
+                raise
+            response = await self._created_by_a_lost_attempt()
         _print_response(response)
+        return response
+
+    async def _created_by_a_lost_attempt(self) -> Response:
+        """The answer to a create met by "already exists": the index's mapping,
+        provided it is the event mapping (then the index is the one we created)."""
+        response = await self._request(
+            "GET", f"{self._index_path}/_mapping", doing="read the mapping"
+        )
+        (mapping,) = response.body.values()
+        if mapping.get("mappings") != self.schema["mappings"]:
+            raise ElasticError(
+                f"index '{self.index}' was created meanwhile by someone else, with "
+                f"another mapping: run `python -m {__package__} init` again",
+                status=400,
+                error_type="resource_already_exists_exception",
+            )
+        print(f"Index '{self.index}' exists already, with the event mapping")
         return response
 
     async def query(self, query: Mapping[str, Any]) -> Response:
@@ -206,8 +255,29 @@ class ElasticLogger:
         content_type: str = JSON,
         params: Mapping[str, str] | None = None,
         doing: str,
+        retry: bool = True,
+        units: int = 1,
+        renews: bool = True,
     ) -> Response:
-        """One HTTP exchange; `doing` names the action in error messages."""
+        """One REST call, retried by the run's Retrier unless `retry` is off;
+        `doing` names the action in error messages, `units` the events it carries."""
+        exchange = partial(
+            self._exchange, method, path, body, content_type, params, doing
+        )
+        if not retry:
+            return await exchange()
+        return await self.retrier.call(exchange, units=units, renews=renews)
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        content_type: str,
+        params: Mapping[str, str] | None,
+        doing: str,
+    ) -> Response:
+        """One HTTP request and its answer, or the exception that explains why not."""
         headers = {"Content-Type": content_type} if body is not None else None
         host = self.settings.host
         try:
@@ -225,13 +295,22 @@ class ElasticLogger:
         except TimeoutError as error:
             raise ConnectionFailed(
                 f"{host} did not answer in time ({self._timeouts()}) while trying to "
-                f"{doing}: check the cluster's health, or raise --timeout"
+                f"{doing}: check the cluster's health, or raise --timeout",
+                brief="timed out",
             ) from error
         except aiohttp.ClientError as error:
+            # Refused before the cluster ever answered: most likely a wrong
+            # ELASTIC_HOST, which waiting cannot fix. Later, a node restarting.
+            never_answered = isinstance(error, aiohttp.ClientConnectorError) and (
+                not self._answered
+            )
             raise ConnectionFailed(
                 f"cannot reach {host} to {doing} ({_describe(error)}): check "
-                "ELASTIC_HOST and that the cluster is running"
+                "ELASTIC_HOST and that the cluster is running",
+                brief=_brief(error),
+                retryable=not never_answered,
             ) from error
+        self._answered = True
         payload = _decode(raw, is_json)
         if status >= 400:
             raise self._error(status, payload, doing)
@@ -303,6 +382,17 @@ def _describe(error: aiohttp.ClientError) -> str:
     if isinstance(error, aiohttp.ServerDisconnectedError):
         return "the connection closed before an answer"
     return str(error) or type(error).__name__
+
+
+def _brief(error: aiohttp.ClientError) -> str:
+    """A lost connection in a few words, for the progress line."""
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return "cannot connect"
+    if isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return "connection lost"
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return "answer cut short"
+    return type(error).__name__
 
 
 def _print_response(response: Response) -> None:

@@ -1,4 +1,5 @@
-"""Ingestion policy: retries, batching and the account of every event.
+"""Ingestion policy: batching, the retry of refused items, and the account of every
+event.
 
 Every event is written under its own id (its logID, a random UUID) with a create-only
 operation, so sending it twice can never store two copies. That makes retrying safe
@@ -6,21 +7,20 @@ even when an answer was lost after the cluster applied the write. A create that 
 409 ("already exists") was therefore stored by an earlier attempt: ours, or aiohttp's
 own resend of a PUT whose connection dropped, which we never see.
 
-Each error is handled one of three ways: retried (busy or unreachable cluster, up to
-the policy's limit), counted against the events it concerns (a mapping error, retries
-used up on a busy cluster), or raised to stop the run (credentials, missing index,
-unreachable after retries, TLS): no event could get past those.
+Each error is handled one of three ways: retried for as long as the cluster pushes
+back (retry.py: whole requests by the transport, refused items of a `_bulk` here),
+counted against the events it concerns (a mapping error, a cluster that refused for
+longer than the policy's patience), or raised to stop the run (credentials, missing
+index, unreachable, TLS): no event could get past those.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import AuthError, ElasticError, IndexNotFound, PsetError
+from .errors import STATUS_WORDS, AuthError, ElasticError, IndexNotFound, PsetError
 from .es_logger import ElasticLogger, Response
 from .log_event import EventFactory, LogEvent
 from .task_engine import TaskEngine
@@ -28,41 +28,23 @@ from .task_engine import TaskEngine
 Document = tuple[str, str]  # (id, JSON source)
 
 STORED = frozenset({200, 201})
-RETRYABLE = frozenset({429, 502, 503, 504})
+RETRYABLE = frozenset(STATUS_WORDS)
 CONFLICT = 409
 TOO_LARGE = 413
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter, a bounded number of times.
-
-    Full jitter (a delay drawn uniformly below the exponential ceiling) keeps writers
-    that failed together from all retrying at the same moment.
-    """
-
-    retries: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-
-    def delays(self) -> Iterator[float]:
-        for attempt in range(self.retries):
-            yield random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
 
 
 class Ingester:
     """Stores `count` events exactly once, and accounts for each: stored, or failed
     and why."""
 
-    def __init__(
-        self, es: ElasticLogger, count: int, policy: RetryPolicy | None = None
-    ) -> None:
+    def __init__(self, es: ElasticLogger, count: int) -> None:
         self.es = es
+        self.retrier = es.retrier  # one patience for the requests and the items
         self.count = count
-        self.policy = policy or RetryPolicy()
         self.stored = 0
         self.failed = 0
         self.first_failure: str | None = None
+        self.unrefreshed: PsetError | None = None  # why the final refresh failed
 
     async def ingest(
         self, engine: TaskEngine, *, events: EventFactory, batch_size: int
@@ -83,7 +65,10 @@ class Ingester:
                 await engine.start_task(self.store_batch, documents, units=size)
         await engine.run_until_complete()
         if self.stored:
-            await self.es.refresh()
+            try:
+                await self.es.refresh()
+            except PsetError as error:  # the events are stored all the same, and
+                self.unrefreshed = error  # searchable at the next periodic refresh
 
     def summary(self, stopped_by: str = "") -> str:
         """The closing line: how many events are stored, and what became of the rest."""
@@ -98,18 +83,13 @@ class Ingester:
         return "; ".join(parts)
 
     async def store(self, event: Mapping[str, Any]) -> Response | None:
-        """Store one event, retrying what may succeed later: the per-event path."""
-        delays = self.policy.delays()
-        while True:
-            try:
-                return await self.es(event)
-            except PsetError as error:
-                if getattr(error, "status", None) == CONFLICT:
-                    return None  # stored by an attempt whose answer was lost
-                delay = next(delays, None) if error.retryable else None
-                if delay is None:
-                    raise
-            await asyncio.sleep(delay)
+        """Store one event (the transport retries): the per-event path."""
+        try:
+            return await self.es(event)
+        except ElasticError as error:
+            if error.status == CONFLICT:
+                return None  # stored by an attempt whose answer was lost
+            raise
 
     async def log_event(self, event: LogEvent) -> None:
         """One event through LogEvent.log, accounted for."""
@@ -123,40 +103,40 @@ class Ingester:
     async def store_batch(self, documents: Sequence[Document]) -> None:
         """Store documents with `_bulk`, resending only the items that may succeed."""
         pending = list(documents)
-        delays = self.policy.delays()
-        problem: PsetError | str
-        while True:
+        for attempt in itertools.count():
             try:
-                response = await self.es.bulk(_bulk_body(pending))
+                body = _bulk_body(pending)
+                response = await self.es.bulk(body, events=len(pending))
             except PsetError as error:
                 if getattr(error, "status", None) == TOO_LARGE and len(pending) > 1:
-                    middle = len(pending) // 2
+                    middle = len(pending) // 2  # one half, then the other: one slot
                     await self.store_batch(pending[:middle])
                     await self.store_batch(pending[middle:])
                     return
-                if not error.retryable:
-                    self._give_up(len(pending), error)
-                    return
-                retry, problem = pending, error
-            else:
-                retry, problem = self._settle(pending, response.body)
-            if not retry:
+                self._give_up(len(pending), error)
                 return
-            delay = next(delays, None)
-            if delay is None:
-                self._give_up(len(retry), problem)
+            pending, refusal = self._settle(pending, response.body)
+            if not pending:
                 return
-            pending = retry
-            await asyncio.sleep(delay)
+            brief = f"{refusal['status']} {STATUS_WORDS[refusal['status']]}"
+            if not await self.retrier.backoff(attempt, brief, units=len(pending)):
+                reason = _describe_item(refusal)
+                self._give_up(
+                    len(pending), f"Elasticsearch kept refusing events ({reason})"
+                )
+                return
 
-    def _settle(self, sent: list[Document], body: Any) -> tuple[list[Document], str]:
-        """Account for a `_bulk` answer; return the items to resend and why."""
+    def _settle(
+        self, sent: list[Document], body: Any
+    ) -> tuple[list[Document], dict[str, Any]]:
+        """Account for a `_bulk` answer; return the items to resend, and the first
+        refusal among them."""
         if not body.get("errors"):
             self._count_stored(len(sent))
-            return [], ""
+            return [], {}
         stored = 0
         retry: list[Document] = []
-        refusal = ""
+        refusal: dict[str, Any] = {}
         for document, item in zip(sent, body["items"], strict=True):
             (result,) = item.values()  # {"create": {...}}
             status = result["status"]
@@ -164,12 +144,12 @@ class Ingester:
                 stored += 1
             elif status in RETRYABLE:
                 retry.append(document)
-                refusal = refusal or _describe_item(result)
+                refusal = refusal or result
             else:
                 reason = _describe_item(result)
                 self._give_up(1, f"Elasticsearch rejected an event ({reason})")
         self._count_stored(stored)
-        return retry, f"Elasticsearch kept refusing events ({refusal})"
+        return retry, refusal
 
     def _give_up(self, count: int, problem: PsetError | str) -> None:
         """Count `count` events as failed, or raise `problem` if it stops the run."""
@@ -179,6 +159,8 @@ class Ingester:
         self.first_failure = self.first_failure or str(problem)
 
     def _count_stored(self, count: int) -> None:
+        if count:  # events got in: the cluster is making progress
+            self.retrier.succeeded()
         self.stored += count
         LogEvent.logged += count
 

@@ -37,13 +37,16 @@ class TaskEngine:
         logger: Closable | None = None,
         *,
         grace: float = 5.0,
+        note: Callable[[], str] | None = None,
     ) -> None:
+        """`note`, when given, adds its words to the status line (why it slowed)."""
         if max_tasks < 1:
             raise ValueError(f"max_tasks must be at least 1, not {max_tasks}")
         self.max_tasks = max_tasks
         self.monitor = monitor
         self.logger = logger
         self.grace = grace  # seconds running tasks get to finish once stopped
+        self.note = note
         self.started = 0
         self.pending = 0
         self.completed = 0
@@ -155,7 +158,10 @@ class _StatusLine:
             await asyncio.sleep(interval)
             elapsed = time.perf_counter() - self.started_at
             rate = self.engine.completed / elapsed
-            self._show(f"{self.counts()} : {rate:,.0f} events/s")
+            line = f"{self.counts()} : {rate:,.0f} events/s"
+            if self.engine.note is not None and (note := self.engine.note()):
+                line += f" : {note}"
+            self._show(line)
 
     def _show(self, line: str) -> None:
         if self.in_place:

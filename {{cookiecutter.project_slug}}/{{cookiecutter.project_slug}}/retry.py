@@ -1,0 +1,114 @@
+"""How long to keep trying when the cluster pushes back, and how long to wait between.
+
+A busy cluster answers 429 (or 503 while a shard moves) and expects the client to
+come back later; Logstash and Beats keep retrying such answers, with capped backoff,
+for as long as the cluster pushes back. So do we: what ends the retrying is not a
+number of attempts but `retry_for` seconds in which nothing at all succeeded. While
+any request of the run succeeds the cluster is alive and merely busy, and waiting
+pays off; every success therefore renews the patience of every waiting request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from .errors import PsetError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped exponential backoff with full jitter, within a renewable time budget.
+
+    Full jitter (a delay drawn uniformly below the exponential ceiling) keeps writers
+    that failed together from all coming back at the same moment.
+    """
+
+    retry_for: float = 300.0  # seconds without any success before giving up
+    backoff: float = 0.5  # ceiling of the first delay, doubled at each attempt
+    max_backoff: float = 10.0  # the ceiling never grows past this
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after the `attempt`-th failure in a row (0 for the first)."""
+        ceiling = min(self.max_backoff, self.backoff * 2 ** min(attempt, 32))
+        return random.uniform(0, ceiling)
+
+
+class Retrier:
+    """The retrying of one run: its policy, the patience its requests share, and
+    what is waiting right now, for the progress line."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
+        """`announce`, when given, is told of each retry in one line."""
+        self.policy = policy or RetryPolicy()
+        self.announce = announce
+        self.waiting = 0  # events (or requests) waiting to be sent again
+        self.reason = ""  # why the latest of them waits
+        self._last_success = time.monotonic()
+
+    def succeeded(self) -> None:
+        """Something got through: the cluster is alive, patience starts again."""
+        self._last_success = time.monotonic()
+
+    async def backoff(self, attempt: int, reason: str, *, units: int = 1) -> bool:
+        """Wait before trying again, or return False once patience has run out.
+
+        `attempt` counts the failures in a row of this request (0 for the first),
+        `units` how many events it carries, `reason` says why, in a few words.
+        """
+        if time.monotonic() - self._last_success >= self.policy.retry_for:
+            return False
+        delay = self.policy.delay(attempt)
+        if self.announce is not None:
+            self.announce(f"retrying in {delay:.1f} s ({reason})")
+        self.waiting += units
+        self.reason = reason
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            self.waiting -= units
+        return True
+
+    async def call(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        units: int = 1,
+        renews: bool = True,
+    ) -> T:
+        """`await attempt()` until it succeeds, retrying the errors that may pass.
+
+        A success renews the patience unless `renews` is off: a `_bulk` answered 200
+        may still have had every item refused, so its caller judges the progress.
+        """
+        failures = 0
+        while True:
+            try:
+                result = await attempt()
+            except PsetError as error:
+                if not error.retryable:
+                    raise
+                if not await self.backoff(failures, error.brief, units=units):
+                    raise
+                failures += 1
+            else:
+                if renews:
+                    self.succeeded()
+                return result
+
+    def status(self) -> str:
+        """What the progress line adds while events wait: why the run slowed down."""
+        if not self.waiting:
+            return ""
+        return f"retrying {self.waiting} events ({self.reason})"
