@@ -9,6 +9,7 @@ import pytest
 from fake_elasticsearch import FakeElasticsearch, serving
 
 from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
+from {{ cookiecutter.project_slug }}.retry import RetryPolicy
 
 INDEX = "{{ cookiecutter.project_slug }}"
 USER = "elastic"
@@ -30,6 +31,12 @@ def isolated(monkeypatch, tmp_path):
         if name.startswith("ELASTIC_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """Backoff of a millisecond at most, for commands run against a faulty cluster."""
+    monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt: 0.001)
 
 
 @pytest.fixture

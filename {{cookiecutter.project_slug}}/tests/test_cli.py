@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import INDEX, PASSWORD, printed_answer
+from fake_elasticsearch import delay, drop_after, status
 
 from {{ cookiecutter.project_slug }}.cli import main
 from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
@@ -152,6 +153,7 @@ def test_help_explains_each_command(capsys, monkeypatch):
         (["generate", "--timestamp", "today"], "timestamp mask 'today' is malformed"),
         (["generate", "--batch-size", "0"], "argument --batch-size"),
         (["generate", "--timeout", "0"], "argument --timeout: must be a number"),
+        (["init", "--retry-for", "-1"], "argument --retry-for: must be a number >= 0"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "the following arguments are required"),
     ],
@@ -258,3 +260,77 @@ def test_events_the_cluster_rejects_are_counted_and_exit_1(
         "0 of 20 log events generated; 20 failed: Elasticsearch rejected an event "
         "(400 document_parsing_exception: "
     )
+
+
+# The faults a busy trial cluster shows, on every request: index checks, init's
+# steps, the writes and the refresh.
+BUSY_CLUSTER = {"429": 0.10, "503": 0.03, "drop_before": 0.02, "drop_after": 0.02}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_init_and_generate_ride_out_a_busy_flaky_cluster(
+    cluster, capsys, monkeypatch, fast_retries, seed
+):
+    cluster.faults.chaos(seed=seed, every_request=True, **BUSY_CLUSTER)
+
+    code, out, err = run(capsys, monkeypatch, "init")
+    assert (code, out.splitlines()[-1]) == (0, "Schema generated"), err
+    argv = ["generate", "--count", "3000", "--batch-size", "250"]
+    code, out, err = run(capsys, monkeypatch, *argv)
+
+    assert (code, out.splitlines()[-1]) == (0, "3000 log events generated"), err
+    assert len(cluster.documents(INDEX)) == 3000
+    assert cluster.max_in_flight <= 10
+
+
+def test_init_whose_answers_are_lost_after_each_step_still_succeeds(
+    index, capsys, monkeypatch, fast_retries
+):
+    run(capsys, monkeypatch, "generate", "--count", "25")
+    index.faults.every_request = True
+    # _count, then the delete and the create are applied but their answers lost;
+    # each is sent again (by aiohttp itself: both methods are idempotent)
+    index.faults.next(delay(0), drop_after(), delay(0), drop_after())
+
+    code, out, err = run(capsys, monkeypatch, "init")
+
+    assert code == 0, err
+    assert out.startswith(f"Deleted index '{INDEX}' and its 25 documents\n")
+    assert f"Index '{INDEX}' exists already, with the event mapping" in out
+    assert out.splitlines()[-1] == "Schema generated"
+    assert index.count(INDEX) == 0
+
+
+def test_init_refuses_an_index_someone_else_created_with_another_mapping(
+    cluster, capsys, monkeypatch
+):
+    cluster.create_index(INDEX)
+    delete = cluster._delete_index
+
+    def delete_then_another_client_creates(call, index):
+        reply = delete(call, index)
+        cluster.create_index(index, {"properties": {"browser": {"type": "text"}}})
+        return reply
+
+    monkeypatch.setattr(cluster, "_delete_index", delete_then_another_client_creates)
+    err = one_error_line(capsys, monkeypatch, "init")
+    assert "was created meanwhile by someone else, with another mapping" in err
+
+
+def test_a_refresh_that_keeps_failing_is_a_warning_after_a_complete_run(
+    index, capsys, monkeypatch, fast_retries
+):
+    index.faults.every_request = True
+    index.faults.next(delay(0), delay(0), *[status(503)] * 1000)  # HEAD, _bulk, ...
+
+    argv = ["generate", "--count", "100", "--retry-for", "0.05"]
+    code, out, err = run(capsys, monkeypatch, *argv)
+
+    assert code == 0
+    assert out.splitlines()[-1] == "100 log events generated"
+    assert err == (
+        "warning: the index could not be refreshed (503 unavailable): the events are "
+        "stored all the same, and searchable after the cluster's next automatic "
+        "refresh (about 1 s)\n"
+    )
+    assert len(index.documents(INDEX)) == 100

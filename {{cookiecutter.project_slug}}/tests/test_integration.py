@@ -8,8 +8,14 @@ of yours, for example the one compose.yaml starts:
 
     export ELASTIC_HOST=http://localhost:9200 ELASTIC_PASSWORD=...
     python -m pytest -m integration
+
+They run the command line in-process and check what it did by asking the cluster
+directly, with urllib: what the cluster stored, not what the project's client says.
+Elasticsearch 8 and OpenSearch 2 (which speaks the Elasticsearch 7.10 API) both pass.
 """
 
+import contextlib
+import datetime as dt
 import io
 import json
 import os
@@ -17,7 +23,9 @@ import secrets
 import ssl
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from conftest import INDEX, printed_answer
@@ -27,6 +35,10 @@ from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
 from {{ cookiecutter.project_slug }}.settings import Settings
 
 PROJECT = Path(__file__).resolve().parent.parent
+FIELDS = set(ElasticLogger.schema["mappings"]["properties"])
+# The events the sample queries run on. 10,000 is also the most one search returns
+# (index.max_result_window), so a single search reads back every one of them.
+LOADED = 10_000
 
 # Read at import, before conftest.py's autouse fixture clears ELASTIC_* for each test.
 # ELASTIC_INDEX is left out: the tests choose their own index.
@@ -47,8 +59,12 @@ pytestmark = [
 
 
 def call(method, path, body=None):
-    """Ask the cluster with urllib, not the project's client; return the JSON answer."""
-    settings = Settings.load()
+    """Ask the cluster with urllib, not the project's client; return the JSON answer.
+
+    OpenSearch without its security plugin accepts any credentials; Elasticsearch 8
+    checks them, so these requests carry the same ones as the command line.
+    """
+    settings = Settings.load(environ=CLUSTER, dotenv=os.devnull)  # no .env
     headers = {"Content-Type": "application/json"}
     if settings.authorization:
         headers["Authorization"] = settings.authorization
@@ -59,18 +75,40 @@ def call(method, path, body=None):
         data=None if body is None else json.dumps(body).encode(),
     )
     context = ssl.create_default_context(cafile=settings.ca_certs)
-    with urllib.request.urlopen(request, context=context, timeout=30) as answer:
-        return json.load(answer)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as error:
+        error.add_note(f"{method} {path}: {error.read().decode(errors='replace')}")
+        raise
 
 
-@pytest.fixture
-def index(monkeypatch):
-    """A new index name, with the environment pointing at the real cluster and it."""
-    name = f"{INDEX}-it-{secrets.token_hex(4)}"
-    for variable, value in CLUSTER.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.setenv("ELASTIC_INDEX", name)
-    yield name
+def count(index, query=None):
+    """How many documents of the index match the query (all of them without one)."""
+    return call("POST", f"/{index}/_count", {"query": query} if query else {})["count"]
+
+
+def search(index, body):
+    return call("POST", f"/{index}/_search", body)
+
+
+def aggregate(index, aggregation):
+    """The result of one aggregation over every document of the index."""
+    answer = search(index, {"size": 0, "aggs": {"result": aggregation}})
+    return answer["aggregations"]["result"]
+
+
+def documents(index):
+    """Every document of an index of at most 10,000, as {_id: _source}."""
+    hits = search(index, {"size": LOADED, "sort": ["_doc"]})["hits"]["hits"]
+    return {hit["_id"]: hit["_source"] for hit in hits}
+
+
+def new_index():
+    return f"{INDEX}-it-{secrets.token_hex(4)}"
+
+
+def delete_index(name):
     try:
         call("DELETE", f"/{name}")
     except urllib.error.HTTPError as error:
@@ -78,94 +116,248 @@ def index(monkeypatch):
             raise
 
 
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """Run the command line in-process: cli(*argv, stdin="") -> (exit code, stdout)."""
+def point_at(monkeypatch, index):
+    """The environment the command line reads: the real cluster, that index."""
+    for variable in [name for name in os.environ if name.startswith("ELASTIC_")]:
+        monkeypatch.delenv(variable)
+    for variable, value in CLUSTER.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("ELASTIC_INDEX", index)
 
-    def run(*argv, stdin=""):
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+
+def cli(*argv, stdin=""):
+    """Run the command line in-process; it must succeed. Returns its stdout."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        patch.setattr("sys.stdin", io.StringIO(stdin))
         code = main(list(argv))
-        out, err = capsys.readouterr()
-        assert code == 0, f"exit code {code}\n{out}{err}"
-        return out
+    assert code == 0, f"exit code {code}\n{out.getvalue()}{err.getvalue()}"
+    return out.getvalue()
+
+
+@pytest.fixture
+def index(monkeypatch):
+    """A new index name, with the environment pointing at the real cluster and it."""
+    name = new_index()
+    point_at(monkeypatch, name)
+    yield name
+    delete_index(name)
+
+
+class Loaded(NamedTuple):
+    index: str
+    generated: str  # what `generate` printed
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """One index as `init` then `generate --count 10000` leave it, for the tests that
+    only read it: generating 10,000 events once keeps this file quick."""
+    name = new_index()
+    try:
+        # Before the per-test fixtures: no .env and no ELASTIC_* but the cluster's.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(tmp_path_factory.mktemp("loaded"))
+            point_at(patch, name)
+            cli("init")
+            generated = cli("generate", "--count", str(LOADED))
+        yield Loaded(name, generated)
+    finally:
+        delete_index(name)
+
+
+@pytest.fixture(scope="module")
+def stored(loaded):
+    """Every document of the loaded index, as {_id: _source}."""
+    return documents(loaded.index)
+
+
+@pytest.fixture
+def sample_query(loaded, monkeypatch):
+    """Run a sample query file of the project through the CLI on the loaded index."""
+    point_at(monkeypatch, loaded.index)
+
+    def run(name):
+        return printed_answer(cli("query", stdin=(PROJECT / name).read_text()))
 
     return run
 
 
-@pytest.fixture
-def loaded(index, cli):
-    """The index as `init` then `generate --count 1000` leave it."""
-    cli("init")
-    assert cli("generate", "--count", "1000").splitlines()[-1] == (
-        "1000 log events generated"
-    )
-    return index
-
-
-def query(cli, name):
-    """The answer to the sample query in the file `name`, as the CLI prints it."""
-    return printed_answer(cli("query", stdin=(PROJECT / name).read_text()))
-
-
-def count(index, search=None):
-    return call("POST", f"/{index}/_count", search or {})["count"]
-
-
-def test_init_creates_an_empty_index_with_the_event_mapping(index, cli):
+def test_init_creates_an_empty_index_with_the_event_mapping(index):
     out = cli("init")
 
-    assert out.splitlines()[-1] == "Schema generated"
+    lines = out.splitlines()
+    assert lines[0] == f"No index '{index}' to delete"
+    assert lines[-1] == "Schema generated"
     mapping = call("GET", f"/{index}/_mapping")[index]["mappings"]
     assert mapping == ElasticLogger.schema["mappings"]
     assert count(index) == 0
 
 
-def test_generate_stores_every_event(loaded):
-    assert count(loaded) == 1000
+def test_init_again_empties_the_index_and_says_how_many_documents_went(index):
+    cli("init")
+    cli("generate", "--count", "25")
+    assert count(index) == 25
+
+    out = cli("init")
+
+    assert out.splitlines()[0] == f"Deleted index '{index}' and its 25 documents"
+    assert count(index) == 0
+    mapping = call("GET", f"/{index}/_mapping")[index]["mappings"]
+    assert mapping == ElasticLogger.schema["mappings"]
 
 
-def test_generate_one_request_per_event_stores_every_event(index, cli):
+def test_generate_stores_every_event_once_under_its_log_id(loaded, stored):
+    assert loaded.generated.splitlines()[-1] == "10000 log events generated"
+    assert count(loaded.index) == LOADED
+    assert len(stored) == LOADED
+    # An id of the cluster's choosing would mean a retry could store a second copy.
+    assert [i for i, event in stored.items() if i != event["logID"]] == []
+    assert all(set(event) == FIELDS for event in stored.values())
+
+
+def test_generate_one_request_per_event_stores_every_event(index):
     cli("init")
 
     out = cli("generate", "--count", "50", "--batch-size", "1")
 
     assert out.splitlines()[-1] == "50 log events generated"
     assert count(index) == 50
+    events = documents(index)
+    assert len(events) == 50
+    assert all(doc_id == event["logID"] for doc_id, event in events.items())
 
 
-def test_query1_matches_every_event(loaded, cli):
-    answer = query(cli, "query1.json")
+def test_query1_matches_every_event(sample_query, stored):
+    answer = sample_query("query1.json")
 
-    assert answer["hits"]["total"] == {"value": 1000, "relation": "eq"}
+    assert answer["hits"]["total"] == {"value": LOADED, "relation": "eq"}
+    hits = answer["hits"]["hits"]
+    assert len(hits) == 10  # the default page
+    assert all(hit["_source"] == stored[hit["_id"]] for hit in hits)
 
 
-def test_query2_counts_browsers_within_each_country(loaded, cli):
-    answer = query(cli, "query2.json")
+def test_query2_counts_browsers_within_each_country(sample_query, stored):
+    answer = sample_query("query2.json")
 
-    assert answer["hits"]["hits"] == []
+    assert answer["hits"]["hits"] == []  # size 0
     countries = answer["aggregations"]["country"]
-    buckets = countries["buckets"]
-    assert len(buckets) > 1
-    assert sum(b["doc_count"] for b in buckets) + countries["sum_other_doc_count"] == (
-        1000
-    )
-    for country in buckets:
+    # Ten countries, and a terms aggregation shows ten buckets: none left over.
+    assert countries["sum_other_doc_count"] == 0
+    assert _counts(countries) == Counter(e["ua_country"] for e in stored.values())
+    assert len(countries["buckets"]) == 10
+    _assert_most_first(countries)
+    for country in countries["buckets"]:
         browsers = country["browser"]
-        in_country = sum(b["doc_count"] for b in browsers["buckets"])
-        assert in_country + browsers["sum_other_doc_count"] == country["doc_count"]
+        assert browsers["sum_other_doc_count"] == 0
+        assert _counts(browsers) == Counter(
+            e["browser"] for e in stored.values() if e["ua_country"] == country["key"]
+        )
+        assert len(browsers["buckets"]) == 5
+        assert sum(_counts(browsers).values()) == country["doc_count"]
+        _assert_most_first(browsers)
 
 
-def test_query3_finds_the_five_urls_with_most_server_errors(loaded, cli):
-    answer = query(cli, "query3.json")
+def test_query3_finds_the_five_urls_with_most_server_errors(sample_query, stored):
+    answer = sample_query("query3.json")
 
-    server_error = {"range": {"responseCode": {"gte": 500, "lte": 599}}}
-    server_errors = count(loaded, {"query": server_error})
-    assert 0 < server_errors < 1000
-    assert answer["hits"]["total"]["value"] == server_errors
-    buckets = answer["aggregations"]["url"]["buckets"]
-    assert 1 <= len(buckets) <= 5
-    counts = [bucket["doc_count"] for bucket in buckets]
+    server_errors = Counter(
+        e["url"] for e in stored.values() if 500 <= e["responseCode"] <= 599
+    )
+    total = sum(server_errors.values())
+    assert 0 < total < LOADED
+    assert answer["hits"]["total"] == {"value": total, "relation": "eq"}
+    urls = answer["aggregations"]["url"]
+    assert len(urls["buckets"]) == 5
+    for bucket in urls["buckets"]:  # each count is of that URL's server errors only
+        assert bucket["doc_count"] == server_errors[bucket["key"]]
+    top_five = sorted(server_errors.values(), reverse=True)[:5]
+    assert [bucket["doc_count"] for bucket in urls["buckets"]] == top_five
+    assert sum(top_five) + urls["sum_other_doc_count"] == total
+
+
+def test_timestamp_mask_events_are_stored_as_dates(index):
+    cli("init")
+
+    cli("generate", "--count", "300", "--timestamp", "2021-03-?T12:?:?")
+
+    noon_hours_of_march = {
+        "range": {
+            "eventTime": {"gte": "2021-03-01T12:00:00", "lte": "2021-03-31T12:59:59"}
+        }
+    }
+    assert count(index, noon_hours_of_march) == 300
+    # Per hour, as the cluster reads the dates: a date_histogram refuses text.
+    hourly = {"field": "eventTime", "calendar_interval": "hour", "min_doc_count": 1}
+    hours = aggregate(index, {"date_histogram": hourly})
+    per_hour = {bucket["key"]: bucket["doc_count"] for bucket in hours["buckets"]}
+    expected = Counter(
+        _epoch_millis(event["eventTime"][:13] + ":00:00")
+        for event in documents(index).values()
+    )
+    assert per_hour == expected
+    assert len(per_hour) > 1  # several days, all at 12:xx
+    assert all(_year_month_hour(key) == (2021, 3, 12) for key in per_hour)
+
+
+def test_geo_points_are_stored_as_locations(loaded, stored):
+    whole_world = {
+        "geo_bounding_box": {
+            "location": {
+                "top_left": {"lat": 90, "lon": -180},
+                "bottom_right": {"lat": -90, "lon": 180},
+            }
+        }
+    }
+    assert count(loaded.index, whole_world) == LOADED
+    # Part of the world, edges between the 5-decimal points: lat and lon read right.
+    north, south, west, east = 45.000005, -30.000005, -90.000005, 60.000005
+    box = {
+        "geo_bounding_box": {
+            "location": {
+                "top_left": {"lat": north, "lon": west},
+                "bottom_right": {"lat": south, "lon": east},
+            }
+        }
+    }
+    inside = [
+        e
+        for e in stored.values()
+        if south < e["location"]["lat"] < north and west < e["location"]["lon"] < east
+    ]
+    assert 0 < len(inside) < LOADED
+    assert count(loaded.index, box) == len(inside)
+    # geo_centroid, not geo_bounds: OpenSearch 2.3+ moved geo_bounds to its geo
+    # module, which an embedded node may lack; geo_centroid is in every engine.
+    centre = aggregate(loaded.index, {"geo_centroid": {"field": "location"}})
+    assert centre["count"] == LOADED
+    for axis, limit in (("lat", 90), ("lon", 180)):
+        mean = sum(e["location"][axis] for e in stored.values()) / LOADED
+        assert -limit <= centre["location"][axis] <= limit
+        assert centre["location"][axis] == pytest.approx(mean, abs=1e-5)
+
+
+def _counts(terms):
+    """A terms aggregation's buckets as a Counter of key -> doc_count."""
+    return Counter({bucket["key"]: bucket["doc_count"] for bucket in terms["buckets"]})
+
+
+def _assert_most_first(terms):
+    counts = [bucket["doc_count"] for bucket in terms["buckets"]]
     assert counts == sorted(counts, reverse=True)
-    for bucket in buckets:  # each count is of that URL's server errors only
-        of_url = {"bool": {"filter": [server_error, {"term": {"url": bucket["key"]}}]}}
-        assert count(loaded, {"query": of_url}) == bucket["doc_count"]
+
+
+def _epoch_millis(timestamp):
+    """Milliseconds since 1970 of a time without a zone, which the cluster reads as
+    UTC."""
+    moment = dt.datetime.fromisoformat(timestamp).replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _year_month_hour(millis):
+    moment = dt.datetime.fromtimestamp(millis / 1000, dt.UTC)
+    return moment.year, moment.month, moment.hour

@@ -199,6 +199,23 @@ def test_in_a_log_a_status_line_is_printed_every_few_seconds(capsys, monkeypatch
     assert stopped == "Engine stopped."
 
 
+def test_the_status_line_adds_the_note_while_there_is_one(capsys, monkeypatch):
+    monkeypatch.setattr(_StatusLine, "log_interval", 0.01)
+    notes = iter(["retrying 12 events (429 cluster busy)"] * 3)
+
+    async def driver(engine):
+        for _ in range(40):
+            await engine.start_task(Probe(), 0.01)
+
+    TaskEngine(max_tasks=2, monitor=True, note=lambda: next(notes, "")).run(driver)
+    *progress, final, _ = capsys.readouterr().out.splitlines()
+    note = " : retrying 12 events (429 cluster busy)"
+    assert [line.endswith(note) for line in progress[:4]] == [True] * 3 + [False]
+    for line in progress[3:]:  # once the note is empty, the line is as before
+        assert re.fullmatch(FINAL_LINE.pattern + r" : [\d,]+ events/s", line)
+    assert final == "Started: 0040 : Pending: 0000 : Completed: 0040"
+
+
 def test_the_monitor_ends_with_the_final_counts_and_engine_stopped(capsys):
     async def driver(engine):
         for _ in range(12):

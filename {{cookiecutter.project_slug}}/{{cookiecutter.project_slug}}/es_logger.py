@@ -125,6 +125,7 @@ class ElasticLogger:
             body,
             params={"op_type": "create"},
             doing="store the event",
+            events=1,
         )
 
     async def bulk(self, ndjson: bytes, *, events: int = 1) -> Response:
@@ -137,7 +138,7 @@ class ElasticLogger:
             content_type=NDJSON,
             params={"filter_path": BULK_FILTER},
             doing="store the events",
-            units=events,
+            events=events,
             renews=False,  # the ingester renews when items are stored
         )
 
@@ -164,7 +165,8 @@ class ElasticLogger:
                     "DELETE", self._index_path, doing="delete the index"
                 )
             documents = counted.body["count"]
-            print(f"Deleted index '{self.index}' and its {documents} documents")
+            plural = "s" * (documents != 1)
+            print(f"Deleted index '{self.index}' and its {documents} document{plural}")
         try:
             response = await self._request(
                 "PUT",
@@ -256,17 +258,17 @@ class ElasticLogger:
         params: Mapping[str, str] | None = None,
         doing: str,
         retry: bool = True,
-        units: int = 1,
+        events: int = 0,
         renews: bool = True,
     ) -> Response:
         """One REST call, retried by the run's Retrier unless `retry` is off;
-        `doing` names the action in error messages, `units` the events it carries."""
+        `doing` names the action in error messages, `events` counts those it carries."""
         exchange = partial(
             self._exchange, method, path, body, content_type, params, doing
         )
         if not retry:
             return await exchange()
-        return await self.retrier.call(exchange, units=units, renews=renews)
+        return await self.retrier.call(exchange, events=events, renews=renews)
 
     async def _exchange(
         self,

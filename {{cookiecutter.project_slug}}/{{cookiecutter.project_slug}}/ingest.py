@@ -119,7 +119,7 @@ class Ingester:
             if not pending:
                 return
             brief = f"{refusal['status']} {STATUS_WORDS[refusal['status']]}"
-            if not await self.retrier.backoff(attempt, brief, units=len(pending)):
+            if not await self.retrier.backoff(attempt, brief, events=len(pending)):
                 reason = _describe_item(refusal)
                 self._give_up(
                     len(pending), f"Elasticsearch kept refusing events ({reason})"

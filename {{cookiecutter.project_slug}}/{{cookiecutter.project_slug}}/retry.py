@@ -53,7 +53,8 @@ class Retrier:
         """`announce`, when given, is told of each retry in one line."""
         self.policy = policy or RetryPolicy()
         self.announce = announce
-        self.waiting = 0  # events (or requests) waiting to be sent again
+        self.waiting = 0  # requests waiting to be sent again
+        self.waiting_events = 0  # the events they carry
         self.reason = ""  # why the latest of them waits
         self._last_success = time.monotonic()
 
@@ -61,30 +62,32 @@ class Retrier:
         """Something got through: the cluster is alive, patience starts again."""
         self._last_success = time.monotonic()
 
-    async def backoff(self, attempt: int, reason: str, *, units: int = 1) -> bool:
+    async def backoff(self, attempt: int, reason: str, *, events: int = 0) -> bool:
         """Wait before trying again, or return False once patience has run out.
 
         `attempt` counts the failures in a row of this request (0 for the first),
-        `units` how many events it carries, `reason` says why, in a few words.
+        `events` how many events it carries, `reason` says why, in a few words.
         """
         if time.monotonic() - self._last_success >= self.policy.retry_for:
             return False
         delay = self.policy.delay(attempt)
         if self.announce is not None:
             self.announce(f"retrying in {delay:.1f} s ({reason})")
-        self.waiting += units
+        self.waiting += 1
+        self.waiting_events += events
         self.reason = reason
         try:
             await asyncio.sleep(delay)
         finally:
-            self.waiting -= units
+            self.waiting -= 1
+            self.waiting_events -= events
         return True
 
     async def call(
         self,
         attempt: Callable[[], Awaitable[T]],
         *,
-        units: int = 1,
+        events: int = 0,
         renews: bool = True,
     ) -> T:
         """`await attempt()` until it succeeds, retrying the errors that may pass.
@@ -99,7 +102,7 @@ class Retrier:
             except PsetError as error:
                 if not error.retryable:
                     raise
-                if not await self.backoff(failures, error.brief, units=units):
+                if not await self.backoff(failures, error.brief, events=events):
                     raise
                 failures += 1
             else:
@@ -111,4 +114,7 @@ class Retrier:
         """What the progress line adds while events wait: why the run slowed down."""
         if not self.waiting:
             return ""
-        return f"retrying {self.waiting} events ({self.reason})"
+        if not self.waiting_events:  # an index check or a refresh
+            return f"retrying ({self.reason})"
+        plural = "s" * (self.waiting_events != 1)
+        return f"retrying {self.waiting_events} event{plural} ({self.reason})"
