@@ -75,12 +75,51 @@ def start_git_repository(answers: dict) -> bool:
     return True
 
 
+# The defaults of cookiecutter.json that stand in for the student, each with an
+# example of a real answer: the quick bake works, but should not pass for theirs.
+PLACEHOLDERS = {
+    "full_name": ("Your Name", "Ada Lovelace"),
+    "email": ("you@example.com", "ada@example.com"),
+    "github_id": ("your-github-id", "ada-l"),
+}
+
+
+def placeholder_note(answers: dict) -> str:
+    """One line naming the placeholders still in use and how to replace them once.
+
+    The user config's default_context is what makes every later bake the
+    student's, so the line shows that setting, as YAML to paste.
+    """
+    used = [name for name, (text, _) in PLACEHOLDERS.items() if answers[name] == text]
+    if not used:
+        return ""
+    pairs = ", ".join(f"{name}: {PLACEHOLDERS[name][1]}" for name in used)
+    example = "{" + pairs + "}"  # apart: cookiecutter renders this file with Jinja
+    return (
+        f"note: placeholders in this bake: {', '.join(used)}; set yours once for "
+        f"every bake in ~/.cookiecutterrc, like default_context: {example}\n\n"
+    )
+
+
 def next_steps(answers: dict, project: Path, has_git: bool) -> str:
+    """What to type next; no GitHub repository is named after a placeholder."""
     slug = answers["project_slug"]
     repo = f"{answers['github_id']}/{answers['repo_name']}"
     first_commit = "" if has_git else "  git init -b main && git add -A && git commit\n"
+    if answers["github_id"] == PLACEHOLDERS["github_id"][0]:
+        github = (
+            "  bake again with your own github_id before creating the GitHub "
+            "repository (see the note above)\n"
+        )
+    else:
+        github = (
+            f"  create the GitHub repository {repo} (empty), then:\n"
+            f"  git remote add origin https://github.com/{repo}.git\n"
+            "  git push -u origin main\n"
+        )
     return (
         f"\nCreated {project}\n\n"
+        f"{placeholder_note(answers)}"
         "Next steps:\n"
         f"  cd {shlex.quote(str(project))}\n"
         "  python -m venv .venv && . .venv/bin/activate\n"
@@ -89,9 +128,7 @@ def next_steps(answers: dict, project: Path, has_git: bool) -> str:
         "  python -m pytest\n"
         f"  python -m {slug} init\n"
         f"{first_commit}"
-        f"  create the GitHub repository {repo} (empty), then:\n"
-        f"  git remote add origin https://github.com/{repo}.git\n"
-        "  git push -u origin main\n"
+        f"{github}"
     )
 
 

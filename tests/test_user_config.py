@@ -35,21 +35,23 @@ def user_config(tmp_path):
     return config
 
 
+def cli(config, output, *options):
+    """cookiecutter --config-file CONFIG -o OUTPUT [OPTIONS] TEMPLATE."""
+    command = ["--config-file", config, "-o", output, *options, TEMPLATE]
+    return [sys.executable, "-m", "cookiecutter", *command]
+
+
 def bake_with_cli(config, output, *options):
-    """cookiecutter --config-file CONFIG -o OUTPUT [OPTIONS] TEMPLATE, from output.
+    """Bake through the command line, from output's folder.
 
     Nothing can answer a question: a bake that asked one would fail.
     """
-    command = ["--config-file", config, "-o", output, *options, TEMPLATE]
-    run(
-        [sys.executable, "-m", "cookiecutter", *command],
-        cwd=output.parent,
-        stdin=subprocess.DEVNULL,
-    )
+    command = cli(config, output, *options)
+    return run(command, cwd=output.parent, stdin=subprocess.DEVNULL)
 
 
 def test_bake_with_user_config_uses_the_remembered_answers(user_config, tmp_path):
-    bake_with_cli(user_config, tmp_path / "out", "--no-input")
+    baked = bake_with_cli(user_config, tmp_path / "out", "--no-input")
 
     project = tmp_path / "out" / "pset_x"
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
@@ -62,6 +64,7 @@ def test_bake_with_user_config_uses_the_remembered_answers(user_config, tmp_path
     )
     log = run(["git", "log", "--format=%an <%ae>"], cwd=project).stdout
     assert log.strip() == "Ada Lovelace <ada@example.com>"
+    assert "placeholders" not in baked.stdout
 
 
 def test_replay_bakes_the_same_answers_again(user_config, tmp_path):
@@ -71,3 +74,18 @@ def test_replay_bakes_the_same_answers_again(user_config, tmp_path):
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         first = (tmp_path / "first" / "pset_x" / name).read_text()
         assert (tmp_path / "again" / "pset_x" / name).read_text() == first
+
+
+def test_replay_after_a_refused_bake_is_refused_again(user_config, tmp_path):
+    """cookiecutter saves the answers before the hooks run, the refused ones too."""
+    refusing = [*cli(user_config, tmp_path, "--no-input"), "github_id=grace hopper"]
+    first = subprocess.run(refusing, capture_output=True, text=True, check=False)
+    replayed = cli(user_config, tmp_path, "--replay")
+    again = subprocess.run(replayed, capture_output=True, text=True, check=False)
+
+    assert first.returncode != 0
+    assert again.returncode != 0
+    error = "error: github_id 'grace hopper' is not a GitHub user name;"
+    assert error in first.stderr
+    assert error in again.stderr
+    assert list(tmp_path.glob("pset_x")) == []

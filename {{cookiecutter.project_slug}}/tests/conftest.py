@@ -1,11 +1,13 @@
 """Shared fixtures: an Elasticsearch-like server on 127.0.0.1, and an isolated
 environment so that a real .env or ELASTIC_* variable never reaches a test."""
 
+import io
 import json
 import os
 import socket
 
 import pytest
+from aiohttp import web
 from fake_elasticsearch import FakeElasticsearch, serving
 
 from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
@@ -24,6 +26,30 @@ def printed_answer(out):
     return json.loads(body)
 
 
+def stdin_of(data):
+    """A standard input holding `data` (text or bytes) with the bytes underneath,
+    as the real one has: `query` reads sys.stdin.buffer."""
+    raw = data if isinstance(data, bytes) else data.encode()
+    return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8")
+
+
+class Impostor:
+    """A server that gives every request the same answer, whatever it asks: what a
+    wrong ELASTIC_HOST may point at. `serving` runs it as it runs the fake."""
+
+    def __init__(self, status, content_type, body="", headers=()):
+        self.answer = status, content_type, body.encode(), dict(headers)
+        self.requests = []  # "METHOD /path" of each
+        self.server_errors = []
+
+    async def serve(self, request):
+        self.requests.append(f"{request.method} {request.path}")
+        status, content_type, body, headers = self.answer
+        return web.Response(
+            status=status, body=body, content_type=content_type, headers=headers
+        )
+
+
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
     """No ELASTIC_* from the developer's shell, and no .env from the project folder."""
@@ -36,7 +62,9 @@ def isolated(monkeypatch, tmp_path):
 @pytest.fixture
 def fast_retries(monkeypatch):
     """Backoff of a millisecond at most, for commands run against a faulty cluster."""
-    monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt: 0.001)
+    monkeypatch.setattr(
+        RetryPolicy, "delay", lambda self, attempt, retry_after=None: 0.001
+    )
 
 
 @pytest.fixture

@@ -723,6 +723,7 @@ class Fault(NamedTuple):
     code: int = 0
     seconds: float = 0.0
     fraction: float = 0.0
+    retry_after: str | None = None  # a status fault's Retry-After header
 
     @property
     def name(self) -> str:
@@ -731,10 +732,11 @@ class Fault(NamedTuple):
         return names.get(self.kind, self.kind)
 
 
-def status(code: int) -> Fault:
+def status(code: int, retry_after: str | None = None) -> Fault:
     """Answer ``code`` without applying the request: 429 and 503 in Elasticsearch's
-    words, 502 and 504 as a proxy's HTML or text, 413 with an empty body."""
-    return Fault("status", code=code)
+    words, 502 and 504 as a proxy's HTML or text, 413 with an empty body; with
+    ``retry_after``, a Retry-After header (not on 502, 504 and 413)."""
+    return Fault("status", code=code, retry_after=retry_after)
 
 
 def drop_before() -> Fault:
@@ -1096,7 +1098,10 @@ class FakeElasticsearch:
                 headers["X-Elastic-Product"] = "Elasticsearch"
             return web.Response(status=fault.code, text=text, headers=headers)
         if fault and kind == "status":
-            raise injected_error(fault.code, captured.get("index", "_na_"))
+            error = injected_error(fault.code, captured.get("index", "_na_"))
+            if fault.retry_after is not None:
+                error.headers = (("Retry-After", fault.retry_after),)
+            raise error
         if kind == "drop_before":
             return None
         reply = answer(item_fault=fault) if kind == "item_status" else answer()

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import INDEX, PASSWORD, printed_answer
+from conftest import INDEX, PASSWORD, printed_answer, stdin_of
 from fake_elasticsearch import delay, drop_after, status
 
 from {{ cookiecutter.project_slug }}.cli import main
@@ -18,8 +18,9 @@ COMMAND = "python -m {{ cookiecutter.project_slug }}"
 
 
 def run(capsys, monkeypatch, *argv, stdin=""):
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    """Run the CLI in-process, `stdin` (text or bytes) on its standard input;
+    return (exit code, stdout, stderr)."""
+    monkeypatch.setattr("sys.stdin", stdin_of(stdin))
     try:
         code = main(list(argv))
     except SystemExit as leaving:  # argparse leaves this way on usage errors
@@ -228,12 +229,52 @@ def test_query_on_a_missing_index_suggests_init(cluster, capsys, monkeypatch):
         ('{"size": 0,\n "aggs": }', "not valid JSON: Expecting value at line 2 column"),
         ("[1, 2]", "must be a JSON object"),
         ("", "no query on standard input"),
+        (
+            b'{"size": 0,\n "q": "\xff"}',
+            "the query on standard input is not UTF-8 (byte 0xff at line 2 column 8): "
+            "save the file as UTF-8",
+        ),
+        (
+            "{}".encode("utf-16"),
+            "the query on standard input is UTF-16, not UTF-8: save the file as UTF-8",
+        ),
+        (
+            '{"size": NaN}',
+            "the query on standard input holds NaN at line 1 column 10, a number "
+            "Elasticsearch cannot read: write a finite number",
+        ),
+        (
+            '{"a": "NaN inside a string", "b": -Infinity}',
+            "holds -Infinity at line 1 column 35, a number Elasticsearch cannot read",
+        ),
+        ('{\n  "size": 1e999\n}', "holds 1e999 at line 2 column 11, a number"),
+        ('{"size": ' + "9" * 5000 + "}", "holds 99999999999999999... at line 1"),
+        ("[" * 100_000, "the query on standard input is nested too deeply to be read"),
     ],
 )
 def test_a_bad_query_on_stdin_is_explained(
     index, capsys, monkeypatch, stdin, complaint
 ):
     assert complaint in one_error_line(capsys, monkeypatch, "query", stdin=stdin)
+    assert [r.path for r in index.requests if r.path.endswith("/_search")] == []
+
+
+def test_a_query_may_start_with_a_byte_order_mark(index, capsys, monkeypatch):
+    stdin = "\ufeff" + sample_query("query2.json")
+    code, out, _ = run(capsys, monkeypatch, "query", stdin=stdin)
+    assert code == 0
+    assert "aggregations" in printed_answer(out)
+
+
+def test_a_query_is_read_as_utf8_whatever_the_locale_says(index, capsys, monkeypatch):
+    query = {"query": {"term": {"ua_country": "Ünïcödé"}}}
+    monkeypatch.setattr(
+        "sys.stdin",
+        io.TextIOWrapper(io.BytesIO(json.dumps(query).encode()), encoding="latin-1"),
+    )
+    assert main(["query"]) == 0
+    searched = [r for r in index.requests if r.path.endswith("/_search")]
+    assert searched[-1].json() == query
 
 
 def test_a_query_elasticsearch_rejects_shows_its_reason(index, capsys, monkeypatch):

@@ -133,3 +133,59 @@ def test_a_ca_file_lets_a_cluster_with_its_own_certificate_in(
     authority.cert_pem.write_to_path(str(ca_file))
     logger = ElasticLogger(host=tls_url, user=USER, pw=PASSWORD, ca_certs=str(ca_file))
     assert call(logger, "query", {}).status == 200
+
+
+def tls_failure(host, ca_file=None):
+    """The message of the TLSFailed that one query to `host` raises."""
+    logger = ElasticLogger(host=host, user=USER, pw=PASSWORD, ca_certs=ca_file)
+    with pytest.raises(TLSFailed) as failed:
+        call(logger, "query", {})
+    assert not failed.value.retryable
+    return str(failed.value)
+
+
+def test_a_certificate_nobody_vouches_for_asks_for_the_ca_file(tls_url):
+    assert tls_failure(tls_url) == (
+        f"the TLS certificate of {tls_url} could not be verified (unable to get "
+        "local issuer certificate): for a local cluster with its own certificate, "
+        "set ELASTIC_CA_CERTS to its CA file (config/certs/http_ca.crt)"
+    )
+
+
+def test_a_ca_file_of_another_cluster_is_named_as_the_problem(tls_url):
+    trustme.CA().cert_pem.write_to_path("other_ca.crt")
+    assert tls_failure(tls_url, "other_ca.crt") == (
+        f"the TLS certificate of {tls_url} could not be verified with "
+        "ELASTIC_CA_CERTS 'other_ca.crt' (unable to get local issuer certificate): "
+        "point ELASTIC_CA_CERTS to the CA file of this cluster "
+        "(config/certs/http_ca.crt)"
+    )
+
+
+def test_a_certificate_for_another_name_asks_for_the_name_it_is_for(tls_url, authority):
+    authority.cert_pem.write_to_path("http_ca.crt")
+    host = tls_url.replace("127.0.0.1", "localhost")  # the certificate: 127.0.0.1
+    assert tls_failure(host, "http_ca.crt") == (
+        f"the TLS certificate of {host} is not valid for the name 'localhost' "
+        "(Hostname mismatch, certificate is not valid for 'localhost'.): use in "
+        "ELASTIC_HOST a host name the certificate was issued for (the endpoint "
+        "exactly as the cluster shows it)"
+    )
+
+
+def test_https_to_a_plain_http_port_says_to_use_http(es_url):
+    host = es_url.replace("http://", "https://")
+    message = tls_failure(host)
+    assert message.startswith(f"{host} answered in plain HTTP, not TLS (")
+    assert message.endswith(
+        "): start ELASTIC_HOST with http:// instead, or use the port where the "
+        "cluster speaks https"
+    )
+
+
+def test_a_document_id_holding_a_slash_stays_one_path_segment(index):
+    event = LogEvent.random_event().as_dict() | {"logID": "2026/06/a%b c"}
+    assert call(ElasticLogger(), "__call__", event).status == 201
+    request = last_request(index, "PUT")
+    assert request.uri.startswith(f"/{INDEX}/_doc/2026%2F06%2Fa%25b%20c?")
+    assert list(index.documents(INDEX)) == ["2026/06/a%b c"]

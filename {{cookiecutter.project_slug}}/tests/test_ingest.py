@@ -1,6 +1,9 @@
 """Ingestion against a misbehaving cluster: every event stored exactly once, or
 accounted for, with never more than 10 requests in flight."""
 
+import asyncio
+import email.utils
+import time
 from functools import partial
 
 import pytest
@@ -13,7 +16,10 @@ from {{ cookiecutter.project_slug }}.errors import (
 )
 from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
 from {{ cookiecutter.project_slug }}.ingest import Ingester
-from {{ cookiecutter.project_slug }}.log_event import EventFactory
+from {{ cookiecutter.project_slug }}.log_event import (
+    EventFactory,
+    LogEvent,
+)
 from {{ cookiecutter.project_slug }}.retry import Retrier, RetryPolicy
 from {{ cookiecutter.project_slug }}.task_engine import TaskEngine
 
@@ -31,9 +37,9 @@ CHAOS = {
 }
 
 
-def ingest(count, batch_size=100, policy=FAST, max_tasks=10, **options):
+def ingest(count, batch_size=100, policy=FAST, max_tasks=10, announce=None, **options):
     """Run the generate pipeline in-process, with a fast retry policy."""
-    es = ElasticLogger(retrier=Retrier(policy), **options)
+    es = ElasticLogger(retrier=Retrier(policy, announce=announce), **options)
     ingester = Ingester(es, count)
     engine = TaskEngine(max_tasks=max_tasks, logger=es)
     driver = partial(ingester.ingest, events=EventFactory(), batch_size=batch_size)
@@ -81,6 +87,24 @@ def test_a_per_event_write_whose_answer_was_lost_counts_once(index):
     assert_stored_once(index, 20)
 
 
+def test_an_event_without_an_id_is_never_sent_twice_even_when_its_answer_is_lost(
+    index,
+):
+    event = LogEvent.random_event().as_dict()
+    del event["logID"]  # Elasticsearch picks the id: a resend would be a second copy
+    index.faults.next(drop_after())
+    es = ElasticLogger(retrier=Retrier(FAST))
+
+    async def store():
+        async with es:
+            await Ingester(es, 1).store(event)
+
+    with pytest.raises(ConnectionFailed, match="closed before an answer"):
+        asyncio.run(store())
+    assert [request.method for request in index.requests] == ["POST"]
+    assert len(index.documents(INDEX)) == 1
+
+
 def test_only_the_items_that_failed_are_sent_again(index):
     index.faults.next(item_status(429, 0.3))
     ingester = ingest(100, batch_size=100, policy=FAST)
@@ -91,11 +115,73 @@ def test_only_the_items_that_failed_are_sent_again(index):
     assert ingester.stored == 100
 
 
-def test_a_request_too_large_is_split_in_halves(index):
+def test_a_request_too_large_is_split_in_halves_sent_side_by_side(index):
+    index.latency = 0.05  # each write takes long enough for the halves to overlap
     index.faults.next(status(413))
     ingest(100, batch_size=100)
     assert_stored_once(index, 100)
     assert bulk_sizes(index) == [100, 50, 50]
+    assert index.max_in_flight == 2
+
+
+def test_without_a_free_slot_the_halves_go_in_turn_in_the_slot_of_the_batch(index):
+    index.latency = 0.01
+    index.faults.next(status(413))
+    ingest(100, batch_size=100, max_tasks=1)
+    assert_stored_once(index, 100)
+    assert bulk_sizes(index) == [100, 50, 50]
+    assert index.max_in_flight == 1
+
+
+def test_batches_split_again_and_again_stay_within_the_in_flight_limit(index):
+    index.latency = 0.005
+    index.faults.next(*[status(413)] * 60)
+    ingester = ingest(3000, batch_size=100)
+    assert (ingester.stored, ingester.failed) == (3000, 0)
+    assert_stored_once(index, 3000)
+    assert min(bulk_sizes(index)) < 25  # split at least three times over
+    assert index.max_in_flight <= 10
+
+
+def test_one_count_of_attempts_follows_a_batch_through_a_split(index, monkeypatch):
+    attempts = []
+
+    def delay(self, attempt, retry_after=None):
+        attempts.append(attempt)
+        return 0.001
+
+    monkeypatch.setattr(RetryPolicy, "delay", delay)
+    index.faults.next(status(429), status(429), status(413), status(429), status(429))
+    ingest(100, batch_size=100, max_tasks=1)
+    assert_stored_once(index, 100)
+    assert bulk_sizes(index) == [100, 100, 100, 50, 50, 50, 50]
+    assert attempts == [0, 1, 2, 3]  # the half goes on from the batch's 2 failures
+
+
+def http_date(seconds_from_now):
+    return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
+
+
+@pytest.mark.parametrize("batch_size", [100, 1])
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [
+        ("0.1", "0.1"),  # what the cluster asked for
+        ("3600", "0.2"),  # at most the longest backoff
+        (http_date(3600), "0.2"),  # a date, as HTTP allows
+        ("soon", "0.0"),  # not a wait: the usual backoff, from a tiny first delay
+    ],
+    ids=["seconds", "capped", "http-date", "not-a-wait"],
+)
+def test_the_wait_a_busy_cluster_asks_for_is_honoured_up_to_the_longest_backoff(
+    index, batch_size, retry_after, wait
+):
+    index.faults.next(status(429, retry_after=retry_after))
+    policy = RetryPolicy(retry_for=10.0, backoff=0.001, max_backoff=0.2)
+    announced = []
+    ingester = ingest(10, batch_size, policy=policy, announce=announced.append)
+    assert ingester.stored == 10
+    assert announced == [f"retrying in {wait} s (429 cluster busy)"]
 
 
 def test_a_cluster_busy_for_many_attempts_in_a_row_loses_nothing(index):

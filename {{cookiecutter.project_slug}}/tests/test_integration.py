@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from conftest import INDEX, printed_answer
+from conftest import INDEX, printed_answer, stdin_of
 
 from {{ cookiecutter.project_slug }}.cli import main
 from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
@@ -133,7 +133,7 @@ def cli(*argv, stdin=""):
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):
-        patch.setattr("sys.stdin", io.StringIO(stdin))
+        patch.setattr("sys.stdin", stdin_of(stdin))
         code = main(list(argv))
     assert code == 0, f"exit code {code}\n{out.getvalue()}{err.getvalue()}"
     return out.getvalue()

@@ -10,12 +10,31 @@ from collections import Counter
 
 import pytest
 
+from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
 from {{ cookiecutter.project_slug }}.log_event import (
+    FIELDS,
+    MAPPINGS,
     EventFactory,
     LogEvent,
     parse_timestamp_mask,
 )
 
+# The course's index mapping: field -> Elasticsearch type.
+COURSE_MAPPING = {
+    "browser": "keyword",
+    "eventTime": "date",
+    "logID": "text",
+    "responseCode": "integer",
+    "ttfb": "float",
+    "ua_country": "keyword",
+    "ua_os": "text",
+    "url": "keyword",
+    "userId": "text",
+    "location": "geo_point",
+}
+# The JSON value that each of those types is given by an event.
+JSON_TYPES = {"keyword": str, "text": str, "date": str, "integer": int, "float": float}
+JSON_TYPES |= {"geo_point": dict}
 NOW = dt.datetime(2024, 2, 29, 13, 14, 15)
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
 THIS_YEAR = dt.date.today().year
@@ -208,6 +227,33 @@ def test_events_are_json_documents_with_the_mapping_fields():
         "ttfb",
         "location",
     ]
+
+
+def test_the_index_mapping_is_the_course_s():
+    properties = {name: {"type": type_} for name, type_ in COURSE_MAPPING.items()}
+    assert ElasticLogger.schema == {"mappings": {"properties": properties}}
+
+
+def test_documents_events_and_the_mapping_have_the_same_fields_in_the_same_order():
+    names = [field.name for field in FIELDS]
+    ((_, source),) = EventFactory().documents(1)
+    assert list(json.loads(source)) == names
+    assert list(EVENTS[0].as_dict()) == names
+    assert list(MAPPINGS["properties"]) == names
+    assert ElasticLogger.schema["mappings"] == MAPPINGS
+
+
+def test_every_stored_value_is_the_json_its_mapped_type_expects():
+    properties = MAPPINGS["properties"]
+    for _, source in EventFactory("?-?-?T?:?:?").documents(500):
+        for name, value in json.loads(source).items():
+            assert isinstance(value, JSON_TYPES[properties[name]["type"]]), name
+
+
+def test_vars_of_an_event_are_its_ten_fields_as_the_course_reads_them():
+    event = EVENTS[3]
+    assert vars(event) == event.__dict__ == event.as_dict()
+    assert len(vars(event)) == 10
 
 
 def test_log_hands_the_event_to_the_logger_and_counts_it():

@@ -48,6 +48,24 @@ def test_delays_are_jittered_below_a_doubling_ceiling_that_stops_at_the_cap():
         assert statistics.mean(delays) == pytest.approx(ceiling / 2, rel=0.1)
 
 
+@pytest.mark.parametrize(
+    ("attempt", "retry_after", "shortest", "longest"),
+    [
+        (0, 3.0, 3.0, 3.0),  # longer than the backoff: exactly what was asked
+        (5, 3.0, 3.0, 10.0),  # shorter than the backoff ceiling: at least that
+        (0, 60.0, 10.0, 10.0),  # longer than the cap: the cap
+        (0, 0.0, 0.0, 0.5),  # nothing to wait: the backoff alone
+    ],
+)
+def test_the_wait_the_server_asks_for_is_a_floor_under_the_backoff_up_to_the_cap(
+    attempt, retry_after, shortest, longest
+):
+    policy = RetryPolicy(backoff=0.5, max_backoff=10.0)
+    delays = [policy.delay(attempt, retry_after) for _ in range(500)]
+    assert shortest <= min(delays)
+    assert max(delays) <= longest
+
+
 def test_retryable_errors_are_retried_until_the_attempt_succeeds():
     attempt = Flaky(failures=25)
 

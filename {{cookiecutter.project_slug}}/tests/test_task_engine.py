@@ -4,10 +4,12 @@ import asyncio
 import io
 import random
 import re
+import signal
 
 import pytest
 
 from {{ cookiecutter.project_slug }}.task_engine import (
+    Interrupted,
     TaskEngine,
     _StatusLine,
 )
@@ -181,6 +183,97 @@ def test_stop_cancels_tasks_that_outlive_the_grace_period():
     engine = asyncio.run(scenario())
     assert cancelled == [True]
     assert (engine.started, engine.pending, engine.completed) == (2, 0, 1)
+
+
+def test_try_start_task_starts_a_task_only_if_a_slot_is_free_now():
+    probe = Probe()
+
+    async def scenario():
+        engine = TaskEngine(max_tasks=2)
+        started = [await engine.try_start_task(probe, 0.01) for _ in range(3)]
+        await engine.run_until_complete()
+        await engine.stop()
+        started.append(await engine.try_start_task(probe))
+        return engine, started
+
+    engine, (first, second, third, once_stopped) = asyncio.run(scenario())
+    assert first is not None
+    assert second is not None
+    assert (third, once_stopped) == (None, None)
+    assert (probe.done, engine.completed) == (2, 2)
+
+
+def press_ctrl_c():
+    """Ctrl-C, as the terminal sends it: SIGINT to this process."""
+    signal.raise_signal(signal.SIGINT)
+
+
+def test_ctrl_c_lets_running_tasks_finish_then_raises_interrupted(capsys):
+    probe = Probe()
+    logger = Closing()
+
+    async def driver(engine):
+        for _ in range(3):
+            await engine.start_task(probe, 0.05)
+        press_ctrl_c()
+        while True:  # stopped while it waits for a slot
+            await engine.start_task(probe, 0.05)
+
+    engine = TaskEngine(max_tasks=3, monitor=True, logger=logger)
+    with pytest.raises(Interrupted) as stop:
+        engine.run(driver)
+    assert (stop.value.signum, str(stop.value)) == (signal.SIGINT, "interrupted")
+    assert probe.done == engine.started == engine.completed >= 3  # none cancelled
+    assert logger.closed == 1
+    *_, stopping, final, stopped = capsys.readouterr().out.splitlines()
+    assert stopping == (
+        f"Stopping: waiting up to 5 s for {engine.started} tasks in flight "
+        "(Ctrl-C again cancels them)"
+    )
+    assert FINAL_LINE.fullmatch(final)
+    assert stopped == "Engine stopped."
+
+
+def test_a_second_ctrl_c_cancels_the_running_tasks_at_once():
+    cancelled = []
+
+    async def stuck():
+        try:
+            await asyncio.sleep(30)  # longer than a test may take, shorter than grace
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def driver(engine):
+        await engine.start_task(stuck)
+        press_ctrl_c()
+        try:
+            await asyncio.sleep(30)  # cancelled by the first Ctrl-C
+        finally:
+            press_ctrl_c()  # the second, as the engine starts waiting for `stuck`
+
+    engine = TaskEngine(grace=60)
+    with pytest.raises(Interrupted):
+        engine.run(driver)
+    assert cancelled == [True]
+    assert (engine.started, engine.pending, engine.completed) == (1, 0, 0)
+
+
+def test_a_reader_that_went_away_ends_the_status_line_not_the_run(monkeypatch):
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    monkeypatch.setattr(_StatusLine, "log_interval", 0.001)
+    probe = Probe()
+
+    async def driver(engine):
+        for _ in range(20):
+            await engine.start_task(probe, 0.002)
+
+    TaskEngine(max_tasks=2, monitor=True).run(driver)
+    assert probe.done == 20
 
 
 def test_in_a_log_a_status_line_is_printed_every_few_seconds(capsys, monkeypatch):

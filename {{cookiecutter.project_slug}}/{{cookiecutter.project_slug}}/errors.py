@@ -3,7 +3,8 @@
 Each exception's message is one line that says what is wrong and how to fix it. The
 CLI prints that line on stderr and exits non-zero; nothing else prints errors.
 Errors that may go away by waiting (a busy cluster, a lost connection) are
-`retryable`, and `brief` names them in a few words for the progress line.
+`retryable`, `brief` names them in a few words for the progress line, and
+`retry_after` holds the wait the server asked for, if it asked (Retry-After).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class PsetError(Exception):
     """Base class: the message is meant for the person running the command."""
 
     retryable = False
+    retry_after: float | None = None  # seconds; the transport sets it from the answer
 
     @property
     def brief(self) -> str:
@@ -47,6 +49,15 @@ class ConnectionFailed(PsetError):
     @property
     def brief(self) -> str:
         return self._brief
+
+
+class NotElasticsearch(PsetError):
+    """What answers at ELASTIC_HOST is not Elasticsearch (a web page, Kibana, a
+    redirect), or answered as Elasticsearch never would; retrying will not help."""
+
+    @property
+    def brief(self) -> str:
+        return "not Elasticsearch"
 
 
 class TLSFailed(ConnectionFailed):

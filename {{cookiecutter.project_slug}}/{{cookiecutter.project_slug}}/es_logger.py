@@ -3,13 +3,22 @@
 This module sends requests with aiohttp, each through the run's Retrier (retry.py
 decides how long to keep trying), and turns error answers into exceptions whose
 message says what to do. Batching and the account of events live in ingest.py.
+
+No answer is read before it is checked: it must come from Elasticsearch (or
+OpenSearch, which speaks the same API) and hold what the caller reads. An answer
+that does not show where it comes from -- no X-Elastic-Product header, no
+Elasticsearch error body -- is checked against the root endpoint, GET /, which
+tells a missing index from a server that is not Elasticsearch at all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
+import math
 import ssl
+import time
 from collections.abc import Mapping
 from functools import partial
 from types import TracebackType
@@ -17,15 +26,19 @@ from typing import Any, ClassVar, NamedTuple
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from . import __version__
 from .errors import (
+    RETRYABLE_STATUSES,
     AuthError,
     ConnectionFailed,
     ElasticError,
     IndexNotFound,
+    NotElasticsearch,
     TLSFailed,
 )
+from .log_event import MAPPINGS
 from .retry import Retrier
 from .settings import Settings
 
@@ -33,13 +46,37 @@ JSON = "application/json"
 NDJSON = "application/x-ndjson"
 # Only what the ingester reads back from _bulk: the answer shrinks about tenfold.
 BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+# Statuses a proxy in front of the cluster answers itself (or Elasticsearch before it
+# names itself): taken as they are, whatever their body.
+TAKEN_AS_THEY_ARE = frozenset({401, 403, 413, *RETRYABLE_STATUSES})
+# What OpenSSL says when an https request reaches a port that speaks plain http
+# (OpenSSL 3.2 and later: "record layer failure").
+PLAIN_HTTP_SIGNS = ("wrong version number", "record layer failure")
+# X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+NAME_MISMATCH = frozenset({62, 64})
+KIBANA_HEADER = "kbn-name"  # on every answer of Kibana
+NOT_ELASTICSEARCH_HINT = "is ELASTIC_HOST the Elasticsearch endpoint, not Kibana?"
 
 
 class Response(NamedTuple):
-    """An answer from Elasticsearch: its status and its parsed JSON (or text) body."""
+    """An answer from Elasticsearch: its status and its JSON object (for a HEAD,
+    which has no body, empty text)."""
 
     status: int
     body: Any
+
+
+class _Answer(NamedTuple):
+    """An HTTP answer as it came, before anything trusts it to be Elasticsearch's."""
+
+    status: int
+    headers: Mapping[str, str]  # case-insensitive, as aiohttp gives them
+    body: Any  # the parsed JSON, or the text
+    looks: str  # "JSON" once parsed, else how it looks: "text/html", "an empty body"
+
+    @property
+    def product(self) -> str | None:
+        return self.headers.get("X-Elastic-Product")
 
 
 class ElasticLogger:
@@ -49,22 +86,7 @@ class ElasticLogger:
     loop (aiohttp requires one), and `close()` (or `async with`) releases it.
     """
 
-    schema: ClassVar[dict[str, Any]] = {
-        "mappings": {
-            "properties": {
-                "browser": {"type": "keyword"},
-                "eventTime": {"type": "date"},
-                "logID": {"type": "text"},
-                "responseCode": {"type": "integer"},
-                "ttfb": {"type": "float"},
-                "ua_country": {"type": "keyword"},
-                "ua_os": {"type": "text"},
-                "url": {"type": "keyword"},
-                "userId": {"type": "text"},
-                "location": {"type": "geo_point"},
-            }
-        }
-    }
+    schema: ClassVar[dict[str, Any]] = {"mappings": MAPPINGS}  # from LogEvent's fields
 
     def __init__(
         self,
@@ -95,9 +117,10 @@ class ElasticLogger:
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self.max_connections = max_connections
         self.retrier = retrier or Retrier()
-        self._index_path = "/" + quote(self.settings.index, safe="")
+        self._base = self.settings.url
         self._session: aiohttp.ClientSession | None = None
         self._answered = False  # has the cluster ever answered this logger?
+        self._engine_known = False  # has GET / shown Elasticsearch or OpenSearch?
 
     @property
     def index(self) -> str:
@@ -113,38 +136,40 @@ class ElasticLogger:
         if "logID" not in event:
             return await self._request(
                 "POST",
-                f"{self._index_path}/_doc",
+                self._url("_doc"),
                 body,
                 doing="store the event",
                 retry=False,
             )
-        doc_id = quote(str(event["logID"]), safe="")
         return await self._request(
             "PUT",
-            f"{self._index_path}/_doc/{doc_id}",
+            self._url("_doc", str(event["logID"])),
             body,
             params={"op_type": "create"},
             doing="store the event",
             events=1,
         )
 
-    async def bulk(self, ndjson: bytes, *, events: int = 1) -> Response:
-        """Send one `_bulk` body of `events` events; the answer holds `errors` and
-        each item's status (items refused one by one are the caller's to retry)."""
-        return await self._request(
+    async def bulk(self, ndjson: bytes) -> Response:
+        """Send one `_bulk` body, once; the answer holds `errors` and each item's
+        status. The ingester retries a batch itself, whole or by refused item."""
+        response = await self._request(
             "POST",
-            f"{self._index_path}/_bulk",
+            self._url("_bulk"),
             ndjson,
             content_type=NDJSON,
             params={"filter_path": BULK_FILTER},
             doing="store the events",
-            events=events,
-            renews=False,  # the ingester renews when items are stored
+            retry=False,
         )
+        if problem := _bulk_problem(response.body, sent=ndjson.count(b"\n") // 2):
+            raise self._unexpected(response.status, problem)
+        return response
 
     async def check_index(self) -> None:
-        """Fail fast on a wrong host, refused credentials or a missing index."""
-        await self._request("HEAD", self._index_path, doing="read the index")
+        """Fail fast on a wrong host, a server that is not Elasticsearch, refused
+        credentials or a missing index."""
+        await self._request("HEAD", self._url(), doing="read the index")
 
     async def init_schema(self) -> Response:
         """Delete the index if present (saying what went), create it with `schema`.
@@ -155,22 +180,20 @@ class ElasticLogger:
         """
         try:
             counted = await self._request(
-                "GET", f"{self._index_path}/_count", doing="read the index"
+                "GET", self._url("_count"), doing="read the index"
             )
         except IndexNotFound:
             print(f"No index '{self.index}' to delete")
         else:
             with contextlib.suppress(IndexNotFound):  # deleted by a lost attempt
-                await self._request(
-                    "DELETE", self._index_path, doing="delete the index"
-                )
-            documents = counted.body["count"]
+                await self._request("DELETE", self._url(), doing="delete the index")
+            documents = self._field(counted, "count", int)
             plural = "s" * (documents != 1)
             print(f"Deleted index '{self.index}' and its {documents} document{plural}")
         try:
             response = await self._request(
                 "PUT",
-                self._index_path,
+                self._url(),
                 json.dumps(self.schema).encode(),
                 doing="create the index",
             )
@@ -185,10 +208,12 @@ class ElasticLogger:
         """The answer to a create met by "already exists": the index's mapping,
         provided it is the event mapping (then the index is the one we created)."""
         response = await self._request(
-            "GET", f"{self._index_path}/_mapping", doing="read the mapping"
+            "GET", self._url("_mapping"), doing="read the mapping"
         )
-        (mapping,) = response.body.values()
-        if mapping.get("mappings") != self.schema["mappings"]:
+        indices = list(response.body.values())  # one, named as the index or its alias
+        if len(indices) != 1 or not isinstance(indices[0], dict):
+            raise self._unexpected(response.status, "not the mapping of one index")
+        if indices[0].get("mappings") != self.schema["mappings"]:
             raise ElasticError(
                 f"index '{self.index}' was created meanwhile by someone else, with "
                 f"another mapping: run `python -m {__package__} init` again",
@@ -202,17 +227,18 @@ class ElasticLogger:
         """Run a query DSL object against the index and print the answer."""
         response = await self._request(
             "POST",
-            f"{self._index_path}/_search",
+            self._url("_search"),
             json.dumps(query).encode(),
             doing="run the query",
         )
+        self._field(response, "hits", dict)
         _print_response(response)
         return response
 
     async def refresh(self) -> Response:
         """Make everything stored so far searchable (otherwise it takes up to 1 s)."""
         return await self._request(
-            "POST", f"{self._index_path}/_refresh", doing="refresh the index"
+            "POST", self._url("_refresh"), doing="refresh the index"
         )
 
     async def close(self) -> None:
@@ -248,10 +274,16 @@ class ElasticLogger:
             )
         return self._session
 
+    def _url(self, *segments: str) -> URL:
+        """The URL of the index, or of one of its endpoints. Each segment is encoded
+        on its own, so that a / in a document id stays part of the id."""
+        encoded = (quote(part, safe="") for part in (self.index, *segments))
+        return self._base.joinpath(*encoded, encoded=True)
+
     async def _request(
         self,
         method: str,
-        path: str,
+        url: URL,
         body: bytes | None = None,
         *,
         content_type: str = JSON,
@@ -259,41 +291,64 @@ class ElasticLogger:
         doing: str,
         retry: bool = True,
         events: int = 0,
-        renews: bool = True,
     ) -> Response:
         """One REST call, retried by the run's Retrier unless `retry` is off;
         `doing` names the action in error messages, `events` counts those it carries."""
         exchange = partial(
-            self._exchange, method, path, body, content_type, params, doing
+            self._exchange, method, url, body, content_type, params, doing
         )
         if not retry:
             return await exchange()
-        return await self.retrier.call(exchange, events=events, renews=renews)
+        return await self.retrier.call(exchange, events=events)
 
     async def _exchange(
         self,
         method: str,
-        path: str,
+        url: URL,
         body: bytes | None,
         content_type: str,
         params: Mapping[str, str] | None,
         doing: str,
     ) -> Response:
-        """One HTTP request and its answer, or the exception that explains why not."""
+        """One HTTP request and its answer, checked to come from Elasticsearch, or
+        the exception that explains why not."""
+        answer = await self._send(method, url, body, content_type, params, doing)
+        if _unproven(answer, method):
+            await self._check_engine()
+        if answer.status >= 400:
+            error = self._error(answer, doing)
+            error.retry_after = _retry_after(answer.headers.get("Retry-After"))
+            raise error
+        if method != "HEAD" and not isinstance(answer.body, dict):
+            raise self._not_elasticsearch(answer)
+        return Response(answer.status, answer.body)
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        body: bytes | None,
+        content_type: str,
+        params: Mapping[str, str] | None,
+        doing: str,
+    ) -> _Answer:
+        """Send one request and return its answer; raise when none came, or when
+        it comes from Kibana or redirects (Elasticsearch never redirects)."""
         headers = {"Content-Type": content_type} if body is not None else None
         host = self.settings.host
         try:
             async with self._open_session().request(
-                method, host + path, data=body, params=params, headers=headers
-            ) as answer:
-                status, raw = answer.status, await answer.read()
-                is_json = answer.content_type.endswith("json")
+                method,
+                url,
+                data=body,
+                params=params,
+                headers=headers,
+                allow_redirects=False,
+            ) as response:
+                parsed = _parse(await response.read(), response)
+                answer = _Answer(response.status, response.headers, *parsed)
         except aiohttp.ClientSSLError as error:
-            raise TLSFailed(
-                f"the TLS certificate of {host} could not be verified ({error}): for a "
-                "local cluster with its own certificate, set ELASTIC_CA_CERTS to its "
-                "CA file (config/certs/http_ca.crt)"
-            ) from error
+            raise self._tls_failure(error) from error
         except TimeoutError as error:
             raise ConnectionFailed(
                 f"{host} did not answer in time ({self._timeouts()}) while trying to "
@@ -313,14 +368,108 @@ class ElasticLogger:
                 retryable=not never_answered,
             ) from error
         self._answered = True
-        payload = _decode(raw, is_json)
-        if status >= 400:
-            raise self._error(status, payload, doing)
-        return Response(status, payload)
+        if KIBANA_HEADER in answer.headers:
+            raise NotElasticsearch(
+                f"the server at {host} is Kibana, not Elasticsearch: set ELASTIC_HOST "
+                "to the Elasticsearch endpoint (on Elastic Cloud, Copy endpoint next "
+                "to Elasticsearch)"
+            )
+        if 300 <= answer.status < 400:
+            target = _redirect_target(url, answer.headers.get("Location", ""))
+            raise NotElasticsearch(
+                f"the server at {host} answered {answer.status}, a redirect to "
+                f"{target}: set ELASTIC_HOST to the address where Elasticsearch "
+                "answers itself"
+            )
+        return answer
 
-    def _error(self, status: int, body: Any, doing: str) -> ElasticError:
-        error_type, reason = _error_parts(body)
-        settings = self.settings
+    async def _check_engine(self) -> None:
+        """Make sure, once, that Elasticsearch or OpenSearch answers at ELASTIC_HOST,
+        by asking its root endpoint; raise NotElasticsearch if not."""
+        if self._engine_known:
+            return
+        doing = "read the cluster's root"
+        root = await self._send("GET", self._base.joinpath(""), None, JSON, None, doing)
+        if root.status == 401 or root.status in RETRYABLE_STATUSES:
+            raise self._error(root, doing)  # refused credentials, or busy: say so
+        if root.status >= 400 and not _is_error_body(root.body):
+            raise self._not_elasticsearch(root, "an error without its error body")
+        # An error body of Elasticsearch's is enough: a 403 says that the credentials
+        # lack the monitor privilege GET / needs, on Elasticsearch all the same.
+        if root.status < 400 and not _is_root_answer(root):
+            problem = 'no "version" of Elasticsearch or OpenSearch'
+            raise self._not_elasticsearch(root, problem)
+        self._engine_known = True
+
+    def _field(self, response: Response, name: str, kind: type[int | dict]) -> Any:
+        """`response.body[name]`, once it is sure to be a `kind` (a number or an
+        object: JSON's true is no count)."""
+        value = response.body.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            words = "a number" if kind is int else "an object"
+            raise self._unexpected(response.status, f'"{name}" missing or not {words}')
+        return value
+
+    def _not_elasticsearch(
+        self, answer: _Answer, problem: str = "not an object"
+    ) -> NotElasticsearch:
+        """An answer that is no Elasticsearch JSON: no JSON at all, or JSON with
+        `problem`."""
+        if answer.looks == "JSON":
+            return self._unexpected(answer.status, problem)
+        return NotElasticsearch(
+            f"the server at {self.settings.host} answered {answer.status} with "
+            f"{answer.looks}, not Elasticsearch JSON: {NOT_ELASTICSEARCH_HINT}"
+        )
+
+    def _unexpected(self, status: int, problem: str) -> NotElasticsearch:
+        """JSON that Elasticsearch would not send, `problem` saying what is wrong."""
+        return NotElasticsearch(
+            f"the server at {self.settings.host} answered {status} with JSON that "
+            f"Elasticsearch would not send ({problem}): {NOT_ELASTICSEARCH_HINT}"
+        )
+
+    def _tls_failure(self, error: aiohttp.ClientSSLError) -> TLSFailed:
+        """Each TLS failure with its own fix: a certificate nobody vouches for, a
+        certificate for another name, or a port that does not speak TLS at all."""
+        host, ca_file = self.settings.host, self.settings.ca_certs
+        if isinstance(error, aiohttp.ClientConnectorCertificateError):
+            cause = error.certificate_error
+            why = getattr(cause, "verify_message", "") or str(cause)
+            if getattr(cause, "verify_code", None) in NAME_MISMATCH:
+                return TLSFailed(
+                    f"the TLS certificate of {host} is not valid for the name "
+                    f"{self._base.host!r} ({why}): use in ELASTIC_HOST a host name "
+                    "the certificate was issued for (the endpoint exactly as the "
+                    "cluster shows it)"
+                )
+            if ca_file:
+                return TLSFailed(
+                    f"the TLS certificate of {host} could not be verified with "
+                    f"ELASTIC_CA_CERTS {ca_file!r} ({why}): point ELASTIC_CA_CERTS to "
+                    "the CA file of this cluster (config/certs/http_ca.crt)"
+                )
+            return TLSFailed(
+                f"the TLS certificate of {host} could not be verified ({why}): for a "
+                "local cluster with its own certificate, set ELASTIC_CA_CERTS to its "
+                "CA file (config/certs/http_ca.crt)"
+            )
+        cause = error.os_error  # the ssl.SSLError
+        if any(sign in str(cause).lower() for sign in PLAIN_HTTP_SIGNS):
+            return TLSFailed(
+                f"{host} answered in plain HTTP, not TLS ({_ssl_reason(cause)}): start "
+                "ELASTIC_HOST with http:// instead, or use the port where the cluster "
+                "speaks https"
+            )
+        return TLSFailed(
+            f"the TLS handshake with {host} failed ({_ssl_reason(cause)}): check that "
+            "ELASTIC_HOST is the https endpoint of the cluster"
+        )
+
+    def _error(self, answer: _Answer, doing: str) -> ElasticError:
+        """The exception for an error answer, its message saying what to do."""
+        status, settings = answer.status, self.settings
+        error_type, reason = _error_parts(answer)
         if status == 401:
             if settings.authorization is None:
                 message = (
@@ -359,25 +508,130 @@ class ElasticLogger:
         return f"connect {self.timeout.connect:g} s, total {self.timeout.total:g} s"
 
 
-def _decode(raw: bytes, is_json: bool) -> Any:
+def _parse(raw: bytes, response: aiohttp.ClientResponse) -> tuple[Any, str]:
+    """An answer's body, parsed if it is JSON, and how it looks (see _Answer)."""
     text = raw.decode("utf-8", errors="replace")
-    if is_json and text:
+    if not text.strip():
+        return text, "an empty body"
+    if "Content-Type" not in response.headers:
+        return text, "a body without a content type"
+    if not response.content_type.endswith("json"):
+        return text, response.content_type
+    try:
+        return json.loads(text), "JSON"
+    except json.JSONDecodeError as error:  # cut short: it ends where it fails
+        at_end = error.pos >= len(text.rstrip())
+        cut_short = at_end or error.msg.startswith("Unterminated string")
+        return text, "JSON cut short" if cut_short else "invalid JSON"
+    except ValueError:  # a number of more digits than Python converts
+        return text, "invalid JSON"
+    except RecursionError:  # nested deeper than Python reads
+        return text, "invalid JSON"
+
+
+def _unproven(answer: _Answer, method: str) -> bool:
+    """Whether nothing in the answer shows that Elasticsearch sent it, although
+    reading it needs that: an error without Elasticsearch's error body, or a HEAD,
+    which has no body at all. The JSON of a success is checked where it is read."""
+    if answer.product or _is_error_body(answer.body):
+        return False
+    if answer.status in TAKEN_AS_THEY_ARE:
+        return False
+    return answer.status >= 400 or method == "HEAD"
+
+
+def _is_error_body(body: Any) -> bool:
+    """Elasticsearch's error body: {"error": {...} or "...", "status": 404}."""
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("error"), dict | str)
+        and isinstance(body.get("status"), int)
+    )
+
+
+def _is_root_answer(root: _Answer) -> bool:
+    """What GET / answers on Elasticsearch (which names itself in a header, or, from
+    before 7.14, in its tagline) and on OpenSearch (which names itself in the
+    version)."""
+    version = root.body.get("version") if isinstance(root.body, dict) else None
+    if not isinstance(version, dict) or not isinstance(version.get("number"), str):
+        return False
+    return (
+        root.product == "Elasticsearch"
+        or version.get("distribution") == "opensearch"
+        or root.body.get("tagline") == "You Know, for Search"
+    )
+
+
+def _bulk_problem(body: dict[str, Any], *, sent: int) -> str | None:
+    """What keeps a `_bulk` answer from being read item by item, or None. Its items
+    are only read when some failed."""
+    if not isinstance(body.get("errors"), bool):
+        return '"errors" missing or not true or false'
+    if not body["errors"]:
+        return None
+    items = body.get("items")
+    if not isinstance(items, list) or len(items) != sent:
+        return f'"items" does not list the {sent} items sent'
+    for item in items:  # {"create": {"status": 201}}
+        results = list(item.values()) if isinstance(item, dict) else []
+        result = results[0] if len(results) == 1 else None
+        if not (
+            isinstance(result, dict)
+            and isinstance(result.get("status"), int)
+            and isinstance(result.get("error", {}), dict)
+        ):
+            return "an item without its status"
+    return None
+
+
+def _redirect_target(url: URL, location: str) -> str:
+    """Where a redirect points, without credentials or a query."""
+    try:
+        target = url.join(URL(location))
+    except ValueError:
+        return "nowhere readable"
+    return str(target.with_user(None).with_query(None).with_fragment(None))
+
+
+def _ssl_reason(error: BaseException) -> str:
+    """OpenSSL's name for a failure, like WRONG_VERSION_NUMBER, or its message."""
+    return getattr(error, "reason", None) or str(error)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """The seconds a Retry-After header asks to wait: a number, or an HTTP date."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
         try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            pass
-    return text
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except ValueError:  # not an HTTP date either
+            return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-def _error_parts(body: Any) -> tuple[str, str]:
-    """(type, reason) of an error answer, preferring the root cause ES reports."""
-    error = body.get("error") if isinstance(body, dict) else None
+def _error_parts(answer: _Answer) -> tuple[str, str]:
+    """(type, reason) of an error answer, preferring the root cause ES reports, each
+    on one line."""
+    body = answer.body
+    error = body.get("error") if _is_error_body(body) else None
     if isinstance(error, dict):
-        cause = (error.get("root_cause") or [error])[0]
-        return str(cause.get("type", "")), str(cause.get("reason", ""))
+        roots = error.get("root_cause")
+        cause = roots[0] if isinstance(roots, list) and roots else error
+        cause = cause if isinstance(cause, dict) else error
+        return _one_line(cause.get("type", "")), _one_line(cause.get("reason", ""))
     if error:
-        return "", str(error)
-    return "", " ".join(str(body).split())[:200] or "no details"
+        return "", _one_line(error)
+    return "", _one_line(body)[:200] or "no details"
+
+
+def _one_line(value: Any) -> str:
+    """Server text fit for a one-line message: whitespace, newlines included, as
+    single spaces."""
+    return " ".join(str(value).split())
 
 
 def _describe(error: aiohttp.ClientError) -> str:

@@ -8,15 +8,15 @@ even when an answer was lost after the cluster applied the write. A create that 
 own resend of a PUT whose connection dropped, which we never see.
 
 Each error is handled one of three ways: retried for as long as the cluster pushes
-back (retry.py: whole requests by the transport, refused items of a `_bulk` here),
-counted against the events it concerns (a mapping error, a cluster that refused for
-longer than the policy's patience), or raised to stop the run (credentials, missing
-index, unreachable, TLS): no event could get past those.
+back (retry.py says how long; a `_bulk` batch is retried here, whole or by refused
+item, the per-event writes by the transport), counted against the events it concerns
+(a mapping error, a cluster that refused for longer than the policy's patience), or
+raised to stop the run (credentials, missing index, unreachable, TLS): no event could
+get past those.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -62,7 +62,7 @@ class Ingester:
             for first in range(0, self.count, batch_size):
                 size = min(batch_size, self.count - first)
                 documents = events.documents(size)
-                await engine.start_task(self.store_batch, documents, units=size)
+                await engine.start_task(self.store_batch, engine, documents, units=size)
         await engine.run_until_complete()
         if self.stored:
             try:
@@ -100,43 +100,77 @@ class Ingester:
         else:
             self.stored += 1
 
-    async def store_batch(self, documents: Sequence[Document]) -> None:
-        """Store documents with `_bulk`, resending only the items that may succeed."""
+    async def store_batch(
+        self, engine: TaskEngine, documents: Sequence[Document], attempt: int = 0
+    ) -> None:
+        """Store documents with `_bulk`, resending what may still succeed: the whole
+        request if the cluster refused it, else only the items it refused.
+
+        `attempt` counts the failures of the batch so far, whole or by item, and sets
+        the backoff: the halves of a batch split after a 413 carry on its count.
+        """
         pending = list(documents)
-        for attempt in itertools.count():
+        while True:
             try:
-                body = _bulk_body(pending)
-                response = await self.es.bulk(body, events=len(pending))
+                response = await self.es.bulk(_bulk_body(pending))
             except PsetError as error:
                 if getattr(error, "status", None) == TOO_LARGE and len(pending) > 1:
-                    middle = len(pending) // 2  # one half, then the other: one slot
-                    await self.store_batch(pending[:middle])
-                    await self.store_batch(pending[middle:])
+                    await self._store_halves(engine, pending, attempt)
                     return
-                self._give_up(len(pending), error)
-                return
-            pending, refusal = self._settle(pending, response.body)
-            if not pending:
-                return
-            brief = f"{refusal['status']} {STATUS_WORDS[refusal['status']]}"
-            if not await self.retrier.backoff(attempt, brief, events=len(pending)):
-                reason = _describe_item(refusal)
-                self._give_up(
-                    len(pending), f"Elasticsearch kept refusing events ({reason})"
+                refused = error
+            else:
+                pending, refusal = self._settle(pending, response.body)
+                if refusal is None:
+                    return
+                refused = ElasticError(
+                    f"Elasticsearch kept refusing events ({_describe_item(refusal)})",
+                    status=refusal["status"],
                 )
+            waited = refused.retryable and await self.retrier.backoff(
+                attempt,
+                refused.brief,
+                events=len(pending),
+                retry_after=refused.retry_after,
+            )
+            if not waited:
+                self._give_up(len(pending), refused)
                 return
+            attempt += 1
+
+    async def _store_halves(
+        self, engine: TaskEngine, documents: Sequence[Document], attempt: int
+    ) -> None:
+        """Store a batch the cluster found too large (413) as two halves.
+
+        The second half runs beside the first, as a task of its own, if the engine
+        has a slot free for it right now; if not, this task stores both halves in
+        turn, in its own slot. It never waits for a slot while it holds one: tasks
+        that all split at once would each hold a slot and wait for another, forever.
+        The helper task counts no units: this task counts the events, and ends only
+        once the helper has.
+        """
+        middle = len(documents) // 2
+        first, second = documents[:middle], documents[middle:]
+        beside = await engine.try_start_task(
+            self.store_batch, engine, second, attempt, units=0
+        )
+        await self.store_batch(engine, first, attempt)
+        if beside is None:
+            await self.store_batch(engine, second, attempt)
+        else:
+            await beside
 
     def _settle(
         self, sent: list[Document], body: Any
-    ) -> tuple[list[Document], dict[str, Any]]:
+    ) -> tuple[list[Document], dict[str, Any] | None]:
         """Account for a `_bulk` answer; return the items to resend, and the first
-        refusal among them."""
+        refusal among them (None when there is nothing to resend)."""
         if not body.get("errors"):
             self._count_stored(len(sent))
-            return [], {}
+            return [], None
         stored = 0
         retry: list[Document] = []
-        refusal: dict[str, Any] = {}
+        refusal: dict[str, Any] | None = None
         for document, item in zip(sent, body["items"], strict=True):
             (result,) = item.values()  # {"create": {...}}
             status = result["status"]

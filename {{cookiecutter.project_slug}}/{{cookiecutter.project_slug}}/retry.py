@@ -6,6 +6,8 @@ for as long as the cluster pushes back. So do we: what ends the retrying is not 
 number of attempts but `retry_for` seconds in which nothing at all succeeded. While
 any request of the run succeeds the cluster is alive and merely busy, and waiting
 pays off; every success therefore renews the patience of every waiting request.
+A server that says how long to wait (a Retry-After header) is waited for that long,
+up to the longest backoff.
 """
 
 from __future__ import annotations
@@ -34,10 +36,18 @@ class RetryPolicy:
     backoff: float = 0.5  # ceiling of the first delay, doubled at each attempt
     max_backoff: float = 10.0  # the ceiling never grows past this
 
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after the `attempt`-th failure in a row (0 for the first)."""
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after the `attempt`-th failure in a row (0 for the first).
+
+        At least `retry_after`, the wait the server asked for, if it did: but never
+        more than `max_backoff`, so that a proxy asking for an hour cannot stall the
+        run (`retry_for` still bounds the whole wait).
+        """
         ceiling = min(self.max_backoff, self.backoff * 2 ** min(attempt, 32))
-        return random.uniform(0, ceiling)
+        drawn = random.uniform(0, ceiling)
+        if retry_after is None:
+            return drawn
+        return max(drawn, min(retry_after, self.max_backoff))
 
 
 class Retrier:
@@ -62,15 +72,23 @@ class Retrier:
         """Something got through: the cluster is alive, patience starts again."""
         self._last_success = time.monotonic()
 
-    async def backoff(self, attempt: int, reason: str, *, events: int = 0) -> bool:
+    async def backoff(
+        self,
+        attempt: int,
+        reason: str,
+        *,
+        events: int = 0,
+        retry_after: float | None = None,
+    ) -> bool:
         """Wait before trying again, or return False once patience has run out.
 
         `attempt` counts the failures in a row of this request (0 for the first),
-        `events` how many events it carries, `reason` says why, in a few words.
+        `events` how many events it carries, `reason` says why, in a few words;
+        `retry_after` is the wait the server asked for, if it did.
         """
         if time.monotonic() - self._last_success >= self.policy.retry_for:
             return False
-        delay = self.policy.delay(attempt)
+        delay = self.policy.delay(attempt, retry_after)
         if self.announce is not None:
             self.announce(f"retrying in {delay:.1f} s ({reason})")
         self.waiting += 1
@@ -83,18 +101,9 @@ class Retrier:
             self.waiting_events -= events
         return True
 
-    async def call(
-        self,
-        attempt: Callable[[], Awaitable[T]],
-        *,
-        events: int = 0,
-        renews: bool = True,
-    ) -> T:
-        """`await attempt()` until it succeeds, retrying the errors that may pass.
-
-        A success renews the patience unless `renews` is off: a `_bulk` answered 200
-        may still have had every item refused, so its caller judges the progress.
-        """
+    async def call(self, attempt: Callable[[], Awaitable[T]], *, events: int = 0) -> T:
+        """`await attempt()` until it succeeds, retrying the errors that may pass;
+        `events` counts those the request carries, for the progress line."""
         failures = 0
         while True:
             try:
@@ -102,12 +111,14 @@ class Retrier:
             except PsetError as error:
                 if not error.retryable:
                     raise
-                if not await self.backoff(failures, error.brief, events=events):
+                waited = await self.backoff(
+                    failures, error.brief, events=events, retry_after=error.retry_after
+                )
+                if not waited:
                     raise
                 failures += 1
             else:
-                if renews:
-                    self.succeeded()
+                self.succeeded()
                 return result
 
     def status(self) -> str:
