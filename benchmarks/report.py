@@ -7,6 +7,7 @@ two-core machine is noisy. Tables are Markdown, printed and written alike.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import platform
 import statistics
@@ -18,7 +19,13 @@ from pathlib import Path
 
 from runner import Sample
 
-PACKAGES = ("aiohttp", "elasticsearch", "elastic-transport", "cookiecutter")
+PACKAGES = (
+    "aiohttp",
+    "elasticsearch",
+    "elastic-transport",
+    "opensearch-py",
+    "cookiecutter",
+)
 
 
 @dataclass(frozen=True)
@@ -59,9 +66,23 @@ class Result:
         return f"{statistics.median(loads):.2f}" if loads else "n/a"
 
     @property
-    def sink_busy(self) -> float:
-        """Share of the wall time the sink spent on its CPU: near 100% it limits."""
-        return statistics.median(s.sink_cpu_s / s.wall_s for s in self.samples)
+    def cpu_per_event_us(self) -> float:
+        return self.cpu_s / self.events * 1e6
+
+    @property
+    def server_busy(self) -> float | None:
+        """The server's CPU time / wall time, in cores: near its cores, it limits."""
+        busy = [
+            s.server_cpu_s / s.wall_s
+            for s in self.samples
+            if s.server_cpu_s is not None
+        ]
+        return statistics.median(busy) if busy else None
+
+    @property
+    def server_cpu_per_event_us(self) -> float | None:
+        cpu = [s.server_cpu_s for s in self.samples if s.server_cpu_s is not None]
+        return statistics.median(cpu) / self.events * 1e6 if cpu else None
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -91,11 +112,11 @@ def contenders_table(results: Sequence[Result], ours: Result) -> str:
             f"{r.wall_s:.2f}",
             f"{r.rate:,.0f}",
             f"{r.cpu_s:.2f}",
-            f"{r.cpu_s / r.events * 1e6:.1f}",
+            f"{r.cpu_per_event_us:.1f}",
             f"{r.peak_rss_mb:.1f}",
             f"{ours.rate / r.rate:.2f}x",
             f"{r.spread:.0%}",
-            f"{r.sink_busy:.0%}",
+            _share(r.server_busy),
             r.other_load,
         )
         for r in results
@@ -112,10 +133,10 @@ def sweep_table(results: Mapping[int, Result], default: int) -> str:
             f"{r.events:,}",
             f"{r.wall_s:.2f}",
             f"{r.rate:,.0f}",
-            f"{r.cpu_s / r.events * 1e6:.1f}",
+            f"{r.cpu_per_event_us:.1f}",
             f"{r.peak_rss_mb:.1f}",
             f"{r.spread:.0%}",
-            f"{r.sink_busy:.0%}",
+            _share(r.server_busy),
             r.other_load,
         )
         for size, r in sorted(results.items())
@@ -185,19 +206,36 @@ def targets(
     ]
 
 
-def results_markdown(
+def results_markdown(*, machine: Sequence[str], sections: Sequence[str]) -> str:
+    """RESULTS.md: the machine, then each target's sections."""
+    return "\n".join(
+        [
+            "# Ingestion benchmark: results",
+            "",
+            "Written by `python benchmarks/ingest.py`; benchmarks/README.md says "
+            "what each contender is and how it is measured.",
+            "",
+            "## Machine",
+            "",
+            *machine,
+            "",
+            *sections,
+        ]
+    )
+
+
+def sink_sections(
     *,
     results: Mapping[str, Result],
     sweep: Mapping[int, Result],
     default_batch: int,
-    machine: Sequence[str],
     sink_load: Sequence[str],
     profile: str,
     repeats: int,
     rss_growth_limit: float,
     discarded: str,
-) -> str:
-    """RESULTS.md: the tables, the targets, the sink's capacity and the profile.
+) -> list[str]:
+    """The sink's sections: the tables, the targets, its capacity and the profile.
 
     `results` holds skeleton, semaphore, async_bulk, ours, floor (generation only),
     ours_per_event (--batch-size 1) and ours_big (ours at the memory count).
@@ -213,57 +251,204 @@ def results_markdown(
         results["ours_big"],
         rss_growth_limit,
     )
-    return "\n".join(
-        [
-            "# Ingestion benchmark: results",
-            "",
-            "Written by `python benchmarks/ingest.py`; benchmarks/README.md says "
-            "what each contender is and how it is measured.",
-            "",
-            "## Machine",
-            "",
-            *machine,
-            "",
-            "## Contenders",
-            "",
-            contenders_table(main, ours),
-            "",
-            f"- Medians of {repeats} runs, each contender in its own process.",
-            "- events/s = events / wall time, interpreter start-up included; CPU = "
-            "user + sys of the process; peak RSS = its ru_maxrss.",
-            "- ours vs it = ours' events/s / that contender's events/s.",
-            "- spread = (fastest - slowest) / median events/s.",
-            "- sink busy = the sink's CPU time / wall time: well below 100%, the sink "
-            "was not the limit.",
-            "- other load = CPU that other processes on the machine used meanwhile, "
-            f"in cores (0 on a quiet machine). {discarded}",
-            "",
-            f"wall(ours, {ours.events:,}) / wall(generation only, {floor.events:,}) = "
-            f"{ours.wall_s:.2f} s / {floor.wall_s:.2f} s = "
-            f"{ours.wall_s / floor.wall_s:.2f}",
-            "",
-            "## Targets",
-            "",
-            *(goal.line() for goal in goals),
-            "",
-            f"## Batch size (ours, --batch-size N, {ours.events:,} events)",
-            "",
-            sweep_table(sweep, default_batch),
-            "",
-            "## Memory (ours, default options)",
-            "",
-            memory_table([ours, results["ours_big"]]),
-            "",
-            "## The sink alone",
-            "",
-            *sink_load,
-            "",
-            f"## Where ours spends its time (cProfile, one run of {ours.events:,})",
-            "",
-            profile,
-            "",
-        ]
+    return [
+        "## Contenders, against the sink (an Elasticsearch 8 stand-in)",
+        "",
+        contenders_table(main, ours),
+        "",
+        f"- Medians of {repeats} runs, each contender in its own process.",
+        "- events/s = events / wall time, interpreter start-up included; CPU = "
+        "user + sys of the process; peak RSS = its ru_maxrss.",
+        "- ours vs it = ours' events/s / that contender's events/s.",
+        "- spread = (fastest - slowest) / median events/s.",
+        "- sink busy = the sink's CPU time / wall time: well below 100%, the sink "
+        "was not the limit.",
+        "- other load = CPU that other processes on the machine used meanwhile, "
+        f"in cores (0 on a quiet machine). {discarded}",
+        "",
+        f"wall(ours, {ours.events:,}) / wall(generation only, {floor.events:,}) = "
+        f"{ours.wall_s:.2f} s / {floor.wall_s:.2f} s = "
+        f"{ours.wall_s / floor.wall_s:.2f}",
+        "",
+        "## Targets",
+        "",
+        *(goal.line() for goal in goals),
+        "",
+        f"## Batch size (ours, --batch-size N, {ours.events:,} events)",
+        "",
+        sweep_table(sweep, default_batch),
+        "",
+        "## Memory (ours, default options)",
+        "",
+        memory_table([ours, results["ours_big"]]),
+        "",
+        "## The sink alone",
+        "",
+        *sink_load,
+        "",
+        f"## Where ours spends its time (cProfile, one run of {ours.events:,})",
+        "",
+        profile,
+        "",
+    ]
+
+
+ENGINE_HEADING = "## Against a real engine: OpenSearch"
+# An engine busy for at least this share of its cores, over the whole run with the
+# client's start-up, was what limited the run.
+SATURATED = 0.8
+
+
+def engine_table(results: Sequence[Result], ours: Result) -> str:
+    header = (
+        "contender",
+        "events",
+        "wall s",
+        "events/s",
+        "client CPU us/event",
+        "peak RSS MB",
+        "client busy",
+        "engine busy",
+        "engine CPU us/event",
+        "events/s, ours / it",
+        "client CPU/event, it / ours",
+        "spread",
+        "other load",
     )
+    rows = [
+        (
+            r.label,
+            f"{r.events:,}",
+            f"{r.wall_s:.2f}",
+            f"{r.rate:,.0f}",
+            f"{r.cpu_per_event_us:.1f}",
+            f"{r.peak_rss_mb:.1f}",
+            f"{r.cpu_s / r.wall_s:.0%}",
+            _share(r.server_busy),
+            _number(r.server_cpu_per_event_us),
+            f"{ours.rate / r.rate:.2f}x",
+            f"{r.cpu_per_event_us / ours.cpu_per_event_us:.2f}x",
+            f"{r.spread:.0%}",
+            r.other_load,
+        )
+        for r in results
+    ]
+    return table(header, rows)
+
+
+def engine_limit(results: Sequence[Result], ours: Result, cores: int) -> list[str]:
+    """Where the engine, not the client, set the pace; what is fair to compare."""
+    its_cores = "its one core" if cores == 1 else f"its {cores} cores"
+    lines = []
+    for r in results:
+        engine, client = r.server_busy, r.cpu_s / r.wall_s
+        if engine is None:
+            lines.append(f"- {r.label}: the engine's CPU could not be read here.")
+        elif engine >= SATURATED * cores:
+            lines.append(
+                f"- {r.label}: **the engine was the limit**. Its JVM was busy "
+                f"{engine:.0%} of a core ({its_cores}, over the whole run, the "
+                f"client's start-up included); the client {client:.0%} of its own."
+            )
+        elif engine + client >= SATURATED:
+            lines.append(
+                f"- {r.label}: neither was saturated, they took turns: the engine "
+                f"was busy {engine:.0%} of a core and the client {client:.0%}, about "
+                "one core's worth between them, each waiting while the other worked."
+            )
+        else:
+            lines.append(
+                f"- {r.label}: neither was saturated (engine {engine:.0%} of a core, "
+                f"client {client:.0%}): both waited."
+            )
+    others = [r for r in results if r is not ours]
+    if ours.server_cpu_per_event_us and all(r.server_cpu_per_event_us for r in others):
+        ceiling = 1e6 * cores / ours.server_cpu_per_event_us
+        lines.append(
+            f"- The engine's own CPU per event: ours {ours.server_cpu_per_event_us:.1f}"
+            " us, "
+            + ", ".join(f"{r.label} {r.server_cpu_per_event_us:.1f} us" for r in others)
+            + f". At ours' cost, {its_cores} can index at most {ceiling:,.0f} "
+            "events/s."
+        )
+    if any(r.server_busy and r.server_busy >= SATURATED * cores for r in results):
+        lines.append(
+            "- Where the engine is the limit, events/s says how well a client keeps "
+            "the engine busy, not how fast the client is. The clients' own cost is "
+            "their CPU per event: "
+            + "; ".join(
+                f"ours {ours.cpu_per_event_us:.1f} us against {r.label} "
+                f"{r.cpu_per_event_us:.1f} us, "
+                f"{r.cpu_per_event_us / ours.cpu_per_event_us:.1f}x as much"
+                for r in others
+            )
+            + "."
+        )
+    return lines
+
+
+def engine_sections(
+    *,
+    ours: Result,
+    official: Result,
+    version: str,
+    engine: str,
+    engine_cores: int,
+    warm_up: tuple[int, Sequence[float]],
+    repeats: int,
+    discarded: str,
+) -> list[str]:
+    """The real engine's section: the table, the ratios, and what limited it.
+
+    `warm_up` is the events of each warm-up run of ours and the engine's CPU per
+    event in each (NaN where it could not be read).
+    """
+    results = [official, ours]
+    events, costs = warm_up
+    warm_up_line = (
+        f"- warm-up: {len(costs)} unmeasured runs of ours, {events:,} events each, "
+        "until the engine's CPU per event stopped falling: "
+        + ", ".join("n/a" if math.isnan(c) else f"{c:.0f}" for c in costs)
+        + " us"
+    )
+    return [
+        f"{ENGINE_HEADING} {version}",
+        "",
+        f"- engine: {engine}",
+        "- both contenders in this run (the machine and commit above), on the same "
+        "node; each run gets a fresh index made with `ElasticLogger.schema` and the "
+        "engine's default settings, and must leave exactly its events in it",
+        warm_up_line,
+        "",
+        engine_table(results, ours),
+        "",
+        f"- Medians of {repeats} runs, round-robin, after the warm-up.",
+        "- client CPU = user + sys of the contender's process (its rusage); peak "
+        "RSS = its ru_maxrss; client busy = client CPU / wall time.",
+        "- engine busy = the JVM's CPU time (/proc/<pid>/stat) / wall time, in "
+        "shares of one core; engine CPU us/event = that CPU time / events.",
+        "- ours / it: ours' events/s over its events/s; it / ours: its client CPU "
+        "per event over ours (how many times more CPU it needs for an event).",
+        "- other load = CPU that other processes on the machine used meanwhile, "
+        f"in cores (0 on a quiet machine). {discarded}",
+        "",
+        "What limited what:",
+        "",
+        *engine_limit(results, ours, engine_cores),
+        "",
+    ]
+
+
+def engine_skipped(reason: str) -> list[str]:
+    return [ENGINE_HEADING, "", f"Not measured: {reason}.", ""]
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def machine(template: Path, project_version: str, pinning: str) -> list[str]:

@@ -2,9 +2,10 @@
 
 Wall time runs from spawn to exit, and CPU time (user + sys) and peak RSS come from
 the child's own rusage (os.wait4), so interpreter start-up and imports count alike for
-every contender, and nothing the runner itself does is counted. The sink runs in a
-process of its own; after each run it says how many documents arrived, so a run that
-lost or duplicated events is caught, not timed. Before the contenders, the sink is
+every contender, and nothing the runner itself does is counted. The server (the sink,
+or the OpenSearch node of engine.py) runs in a process of its own; after each run it
+says how many documents arrived, so a run that lost or duplicated events is caught,
+not timed, and how much CPU it used meanwhile. Before the contenders, the sink is
 measured alone, to show it is not what limits them.
 """
 
@@ -22,7 +23,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
 _RSS_UNIT = 1 if sys.platform == "darwin" else 1024
@@ -35,9 +36,9 @@ class Sample:
     wall_s: float
     cpu_s: float
     peak_rss_mb: float
-    stored: int  # distinct documents the sink received
+    stored: int  # distinct documents the server holds after the run
     duplicates: int  # creates the sink refused because the id was already stored
-    sink_cpu_s: float
+    server_cpu_s: float | None  # the server's CPU time during the run
     other_cpu_s: float | None  # what other processes used meanwhile (Linux only)
 
     @property
@@ -47,11 +48,35 @@ class Sample:
 
 
 class RunFailed(RuntimeError):
-    """A contender exited with an error, or the sink did not get what it should."""
+    """A contender exited with an error, or the server did not get what it should."""
+
+
+class Server(Protocol):
+    """What the contenders send to: the sink, or a real engine (engine.Engine)."""
+
+    url: str
+
+    def reset(self) -> None:
+        """Empty the index, before a run."""
+
+    def cpu_s(self) -> float | None:
+        """The server's CPU seconds so far (None where it cannot be read)."""
+
+    def holds(self) -> tuple[int, int]:
+        """(distinct documents stored, creates refused as duplicates)."""
+
+
+def call(method: str, url: str, document: Any = None) -> Any:
+    """One JSON request to a server, its JSON answer; HTTPError on an error status."""
+    data = None if document is None else json.dumps(document).encode()
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data, headers, method=method)
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)
 
 
 def split_cores() -> tuple[set[int] | None, set[int] | None]:
-    """(the sink's core, the contenders' cores): apart, so neither slows the other.
+    """(the server's core, the contenders' cores): apart, so neither slows the other.
 
     None when the platform cannot pin processes or has a single core.
     """
@@ -81,15 +106,17 @@ class Sink:
         self.url = line.removeprefix("listening on ").strip()
 
     def reset(self) -> None:
-        self._call("POST", "/_bench/reset")
+        call("POST", f"{self.url}/_bench/reset")
 
     def stats(self) -> dict[str, Any]:
-        return self._call("GET", "/_bench/stats")
+        return call("GET", f"{self.url}/_bench/stats")
 
-    def _call(self, method: str, path: str) -> Any:
-        request = urllib.request.Request(self.url + path, method=method)
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.load(answer)
+    def cpu_s(self) -> float:
+        return self.stats()["cpu_s"]  # since the last reset
+
+    def holds(self) -> tuple[int, int]:
+        stats = self.stats()
+        return stats["documents"], stats["duplicates"]
 
     def stop(self) -> None:
         self.process.terminate()
@@ -147,10 +174,10 @@ def sink_capacity(
 
 
 def measure(
-    command: Sequence[str], env: Mapping[str, str], cwd: Path, sink: Sink
+    command: Sequence[str], env: Mapping[str, str], cwd: Path, server: Server
 ) -> Sample:
-    """Run `command` once against a freshly reset sink and measure it."""
-    sink.reset()
+    """Run `command` once and measure it (the caller has reset the server)."""
+    server_before = server.cpu_s()
     busy_before = machine_busy_s()
     with tempfile.TemporaryFile() as output:
         started = time.perf_counter()
@@ -166,18 +193,21 @@ def measure(
             tail = output.read().decode(errors="replace")[-2000:]
             raise RunFailed(f"{' '.join(command)} exited {child.returncode}:\n{tail}")
     busy_after = machine_busy_s()
-    stats = sink.stats()
+    server_after = server.cpu_s()
+    stored, duplicates = server.holds()
     cpu = usage.ru_utime + usage.ru_stime
-    other = None
-    if busy_before is not None and busy_after is not None:
-        other = max(0.0, busy_after - busy_before - cpu - stats["cpu_s"])
+    server_cpu = other = None
+    if server_before is not None and server_after is not None:
+        server_cpu = server_after - server_before
+        if busy_before is not None and busy_after is not None:
+            other = max(0.0, busy_after - busy_before - cpu - server_cpu)
     return Sample(
         wall_s=wall,
         cpu_s=cpu,
         peak_rss_mb=usage.ru_maxrss * _RSS_UNIT / 2**20,
-        stored=stats["documents"],
-        duplicates=stats["duplicates"],
-        sink_cpu_s=stats["cpu_s"],
+        stored=stored,
+        duplicates=duplicates,
+        server_cpu_s=server_cpu,
         other_cpu_s=other,
     )
 
@@ -198,7 +228,7 @@ def machine_busy_s() -> float | None:
     """CPU seconds the whole machine has been busy since boot, from /proc/stat.
 
     Other processes on a shared machine slow the contenders down; the difference
-    over a run, less the contender's and the sink's own CPU, shows how much.
+    over a run, less the contender's and the server's own CPU, shows how much.
     """
     try:
         with open("/proc/stat", encoding="ascii") as stat:
@@ -211,9 +241,9 @@ def machine_busy_s() -> float | None:
 
 
 def check(sample: Sample, expected: int, what: str) -> None:
-    """The sink must hold exactly the events asked for, none twice."""
+    """The server must hold exactly the events asked for, none twice."""
     if sample.stored != expected or sample.duplicates:
         raise RunFailed(
-            f"{what}: the sink stored {sample.stored} documents "
+            f"{what}: the server stored {sample.stored} documents "
             f"({sample.duplicates} duplicates refused), expected {expected}"
         )
