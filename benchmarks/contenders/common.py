@@ -8,15 +8,17 @@ them all at the sink, or at the OpenSearch node, in one way.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pset_x.log_event import EventFactory
 
 MAX_IN_FLIGHT = 10  # the assignment's limit on requests in flight
+BULK_CHUNK_SIZE = 500  # actions per request for both official bulk helpers
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,27 @@ def create_actions(count: int, index: str) -> Iterator[dict[str, Any]]:
             "_id": event.logID,
             "_source": event.as_dict(),
         }
+
+
+async def load_with_bulk_helper(
+    client: Any, async_bulk: Callable[..., Awaitable[Any]], count: int, target: Target
+) -> None:
+    """Store `count` events with an official client's `helpers.async_bulk`, then
+    refresh, as ours does; elasticsearch-py and opensearch-py are used alike."""
+    try:
+        stored, errors = await async_bulk(
+            client, create_actions(count, target.index), chunk_size=BULK_CHUNK_SIZE
+        )
+        await client.indices.refresh(index=target.index)
+    finally:
+        await client.close()
+    if stored != count or errors:
+        raise SystemExit(f"stored {stored} of {count} events: {errors[:3]}")
+
+
+def run_contender(
+    description: str, send: Callable[[int, Target], Awaitable[None]]
+) -> None:
+    """The command line of a contender: --count, the target from the environment."""
+    args = arguments(description).parse_args()
+    asyncio.run(send(args.count, Target.from_environment()))

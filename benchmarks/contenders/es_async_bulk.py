@@ -8,32 +8,15 @@ at the end leaves the events searchable, as ours does.
 
 from __future__ import annotations
 
-import asyncio
-
-from common import Target, arguments, create_actions
+from common import Target, load_with_bulk_helper, run_contender
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_bulk
-
-CHUNK_SIZE = 500
 
 
 async def send(count: int, target: Target) -> None:
     client = AsyncElasticsearch(target.host, basic_auth=(target.user, target.password))
-    try:
-        stored, errors = await async_bulk(
-            client, create_actions(count, target.index), chunk_size=CHUNK_SIZE
-        )
-        await client.indices.refresh(index=target.index)
-    finally:
-        await client.close()
-    if stored != count or errors:
-        raise SystemExit(f"stored {stored} of {count} events: {errors[:3]}")
-
-
-def main() -> None:
-    args = arguments(__doc__.splitlines()[0]).parse_args()
-    asyncio.run(send(args.count, Target.from_environment()))
+    await load_with_bulk_helper(client, async_bulk, count, target)
 
 
 if __name__ == "__main__":
-    main()
+    run_contender(__doc__.splitlines()[0], send)
