@@ -3,6 +3,7 @@
 import importlib.util
 import itertools
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -78,6 +79,16 @@ def load_hook(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def without_cluster_settings() -> dict[str, str]:
+    """This process's environment without ELASTIC_*: no cluster, credentials or
+    index of the developer's shell reaches a baked project run by a test."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("ELASTIC_")
+    }
 
 
 def run(command: list, cwd: Path, **kwargs) -> subprocess.CompletedProcess:

@@ -4,20 +4,14 @@ These tests build fresh virtual environments and install from the package index,
 they take a while; each venv is built once per session and shared.
 """
 
-import os
-
-from conftest import SPECIAL, as_typed, run
-
-# Without a cluster: the integration tests must skip, whatever this shell points at.
-NO_CLUSTER = {
-    name: value for name, value in os.environ.items() if not name.startswith("ELASTIC_")
-}
+from conftest import SPECIAL, as_typed, run, without_cluster_settings
 
 
 def install_and_run_tests(venv_python, project):
     run([venv_python, "-m", "pip", "install", "--quiet", "-e", ".[test]"], cwd=project)
     command = [venv_python, "-m", "pytest", "-p", "no:cacheprovider"]
-    return run(command, cwd=project, env=NO_CLUSTER)
+    # Without a cluster: the integration tests must skip, whatever the shell says.
+    return run(command, cwd=project, env=without_cluster_settings())
 
 
 def test_bake_and_run_tests(cookies, test_venv):

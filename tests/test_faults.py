@@ -11,7 +11,6 @@ requests at once.
 """
 
 import json
-import os
 import shlex
 import subprocess
 import time
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import run
+from conftest import run, without_cluster_settings
 from fault_proxy import FaultMix, running_proxy
 
 EVENTS = 20_000
@@ -104,11 +103,7 @@ def installed(bake_once, runtime_venv) -> Path:
 def run_seed(installed, opensearch, tmp_path_factory) -> Callable[[int], SeedRun]:
     """Run a seed's init and generate behind the proxy, once per seed and module."""
     # The shell's ELASTIC_* must not reach the project: only the proxy and an index.
-    environ = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("ELASTIC_")
-    }
+    environ = without_cluster_settings()
     runs: dict[int, SeedRun] = {}
 
     def once(seed: int) -> SeedRun:

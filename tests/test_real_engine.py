@@ -6,10 +6,9 @@ so that a template change that breaks them fails the template's own suite. It co
 the session's default bake, one install and the one node of the session.
 """
 
-import os
 import re
 
-from conftest import run
+from conftest import run, without_cluster_settings
 
 INTEGRATION = "tests/test_integration.py"
 # The tests that file defines: each must run and pass, none skipped or deselected.
@@ -27,11 +26,7 @@ def test_bake_and_run_integration_tests_on_a_real_node(
     project = result.project_path
     run([test_venv, "-m", "pip", "install", "--quiet", "-e", ".[test]"], cwd=project)
     # Only the node: no ELASTIC_* of the developer's shell (credentials, an index).
-    environ = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("ELASTIC_")
-    }
+    environ = without_cluster_settings()
     environ["ELASTIC_HOST"] = opensearch.url
 
     tests = run(

@@ -9,14 +9,15 @@ Errors that may go away by waiting (a busy cluster, a lost connection) are
 
 from __future__ import annotations
 
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-# What a retryable status means for the student watching the progress line.
+# The statuses worth retrying, and what each means for the student watching the
+# progress line.
 STATUS_WORDS = {
     429: "cluster busy",
     502: "bad gateway",
     503: "unavailable",
     504: "gateway timeout",
 }
+RETRYABLE_STATUSES = frozenset(STATUS_WORDS)
 
 
 class PsetError(Exception):

@@ -20,7 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import STATUS_WORDS, AuthError, ElasticError, IndexNotFound, PsetError
+from .errors import (
+    RETRYABLE_STATUSES,
+    AuthError,
+    ElasticError,
+    IndexNotFound,
+    PsetError,
+)
 from .es_logger import ElasticLogger, Response
 from .log_event import EventFactory, LogEvent
 from .task_engine import TaskEngine
@@ -28,7 +34,6 @@ from .task_engine import TaskEngine
 Document = tuple[str, str]  # (id, JSON source)
 
 STORED = frozenset({200, 201})
-RETRYABLE = frozenset(STATUS_WORDS)
 CONFLICT = 409
 TOO_LARGE = 413
 
@@ -176,7 +181,7 @@ class Ingester:
             status = result["status"]
             if status in STORED or status == CONFLICT:
                 stored += 1
-            elif status in RETRYABLE:
+            elif status in RETRYABLE_STATUSES:
                 retry.append(document)
                 refusal = refusal or result
             else:
