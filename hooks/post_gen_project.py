@@ -1,4 +1,5 @@
-"""Finish the new project: drop what the answers turned off, start git, say what next.
+"""Finish the new project: lay out its pset, drop what the answers turned off, start
+git, say what next.
 
 Runs inside the new project directory once every file is written.
 """
@@ -9,6 +10,21 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+# Where the template keeps the parts a pset is made of; cookiecutter.json's _psets
+# says which parts make each pset.
+PARTS = "_parts"
+
+
+def lay_out_pset(answers: dict, project: Path) -> None:
+    """Move the chosen pset's parts over the shared skeleton, then drop every part.
+
+    A part's files land at the same paths in the project; a later part's file wins
+    over an earlier part's and the skeleton's.
+    """
+    for part in answers["_psets"][answers["pset"]]["parts"]:
+        shutil.copytree(project / PARTS / part, project, dirs_exist_ok=True)
+    shutil.rmtree(project / PARTS)
 
 
 def optional_files(answers: dict) -> dict[str, tuple[bool, list[str]]]:
@@ -104,6 +120,10 @@ def placeholder_note(answers: dict) -> str:
 def next_steps(answers: dict, project: Path, has_git: bool) -> str:
     """What to type next; no GitHub repository is named after a placeholder."""
     slug = answers["project_slug"]
+    first_steps = "".join(
+        f"  {step.format(slug=slug)}\n"
+        for step in answers["_psets"][answers["pset"]]["first_steps"]
+    )
     repo = f"{answers['github_id']}/{answers['repo_name']}"
     first_commit = "" if has_git else "  git init -b main && git add -A && git commit\n"
     if answers["github_id"] == PLACEHOLDERS["github_id"][0]:
@@ -124,9 +144,7 @@ def next_steps(answers: dict, project: Path, has_git: bool) -> str:
         f"  cd {shlex.quote(str(project))}\n"
         "  python -m venv .venv && . .venv/bin/activate\n"
         "  python -m pip install -e '.[test]'\n"
-        "  cp .env.example .env    # then fill in ELASTIC_HOST and ELASTIC_PASSWORD\n"
-        "  python -m pytest\n"
-        f"  python -m {slug} init\n"
+        f"{first_steps}"
         f"{first_commit}"
         f"{github}"
     )
@@ -134,6 +152,7 @@ def next_steps(answers: dict, project: Path, has_git: bool) -> str:
 
 def main(answers: dict) -> int:
     project = Path.cwd()
+    lay_out_pset(answers, project)
     remove_files_of_features_that_are_off(answers, project)
     has_git = answers["git_init"] and start_git_repository(answers)
     print(next_steps(answers, project, has_git))

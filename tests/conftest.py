@@ -17,7 +17,10 @@ from opensearch_node import opensearch  # noqa: F401
 TEMPLATE = Path(__file__).resolve().parent.parent
 CONTEXT = json.loads((TEMPLATE / "cookiecutter.json").read_text(encoding="utf-8"))
 PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
-PACKAGE_TEMPLATE = PROJECT_TEMPLATE / "{{cookiecutter.project_slug}}"
+SLUG_FOLDER = "{{cookiecutter.project_slug}}"
+# The parts that psets are made of (see post_gen_project.lay_out_pset).
+PARTS = PROJECT_TEMPLATE / "_parts"
+PSETS = CONTEXT["_psets"]
 
 # Folders that git and tools make in a working tree. A clone of the template has
 # none, so the tests ignore them in the template and in bakes alike.
@@ -70,6 +73,35 @@ def files_in(root: Path) -> set[str]:
         for path in root.rglob("*")
         if path.is_file() and not TOOL_FOLDERS & set(path.relative_to(root).parts)
     }
+
+
+def skeleton_files() -> set[str]:
+    """The template's files that every pset shares, as template paths."""
+    parts = PARTS.relative_to(PROJECT_TEMPLATE).as_posix() + "/"
+    return {path for path in files_in(PROJECT_TEMPLATE) if not path.startswith(parts)}
+
+
+def pset_files(answers: dict) -> dict[str, Path]:
+    """Each file a bake of these answers starts with, before the options remove
+    any: its path in the bake, and the template file it comes from.
+
+    The skeleton's files, with the pset's parts laid over them in order.
+    """
+    sources = {path: PROJECT_TEMPLATE / path for path in skeleton_files()}
+    for part in PSETS[answers["pset"]]["parts"]:
+        sources |= {path: PARTS / part / path for path in files_in(PARTS / part)}
+    slug = answers["project_slug"]
+    return {path.replace(SLUG_FOLDER, slug): source for path, source in sources.items()}
+
+
+def expected_files(answers: dict) -> set[str]:
+    """The files a bake of these answers holds: its pset's, less those of the
+    options it turns off, as the post-generation hook's table says."""
+    features = load_hook("post_gen_project").optional_files(answers)
+    switched_off = {
+        path for is_on, paths in features.values() if not is_on for path in paths
+    }
+    return set(pset_files(answers)) - switched_off
 
 
 def load_hook(name: str) -> ModuleType:

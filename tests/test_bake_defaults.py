@@ -4,7 +4,7 @@ import datetime
 import tomllib
 
 import yaml
-from conftest import CONTEXT, PACKAGE_TEMPLATE, files_in, load_hook
+from conftest import CONTEXT, PSETS, load_hook, pset_files
 
 EXPECTED_FILES = {
     ".codeclimate.yml",
@@ -71,6 +71,8 @@ def test_bake_with_defaults_passes_its_own_checks():
     }
     # The computed defaults, each with the twin that holds it (see cookiecutter.json).
     computed = {
+        "project_name": PSETS[defaults["pset"]]["project_name"],
+        "description": PSETS[defaults["pset"]]["description"],
         "semester": "2020fa",
         "project_slug": "pset_x",
         "repo_name": "2020fa-pset-x-your-github-id",
@@ -81,14 +83,17 @@ def test_bake_with_defaults_passes_its_own_checks():
 
 
 def test_bake_with_defaults_copies_the_package_without_rendering(bake_once):
-    """_copy_without_render names the inner package directory, not the project."""
+    """_copy_without_render names the inner package directories, not the project."""
     result = bake_once({})
 
-    template_files = files_in(PACKAGE_TEMPLATE)
-    assert template_files, "the template has no package files"
-    package = result.project_path / "pset_x"
-    for path in template_files:
-        assert (package / path).read_bytes() == (PACKAGE_TEMPLATE / path).read_bytes()
+    package = {
+        path: source
+        for path, source in pset_files(result.context).items()
+        if path.startswith("pset_x/")
+    }
+    assert "pset_x/cli.py" in package
+    for path, source in package.items():
+        assert (result.project_path / path).read_bytes() == source.read_bytes()
     pyproject = (result.project_path / "pyproject.toml").read_text()
     assert "cookiecutter" not in pyproject
 

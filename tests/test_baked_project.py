@@ -4,7 +4,7 @@ These tests build fresh virtual environments and install from the package index,
 they take a while; each venv is built once per session and shared.
 """
 
-from conftest import SPECIAL, as_typed, run, without_cluster_settings
+from conftest import SPECIAL, as_typed, make_venv, run, without_cluster_settings
 
 
 def install_and_run_tests(venv_python, project):
@@ -54,3 +54,15 @@ def test_bake_installs_and_runs_without_test_extras(cookies, runtime_venv, tmp_p
     assert "generate" in usage.stdout
     assert "init" in usage.stdout
     assert "query" in usage.stdout
+
+
+def test_bake_of_blank_pset_and_run_tests(cookies, tmp_path):
+    result = cookies.bake(extra_context={"pset": "blank", "project_name": "Pset 4"})
+    assert result.exit_code == 0, result.exception
+
+    # A venv of its own: what another pset's suite installed must not help or hurt.
+    tests = install_and_run_tests(make_venv(tmp_path / "venv"), result.project_path)
+
+    last = tests.stdout.splitlines()[-1]
+    assert " passed" in last
+    assert "skipped" not in last

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_TEMPLATE, TEMPLATE, files_in, options, run
+from conftest import CONTEXT, PROJECT_TEMPLATE, files_in, options, run
 
 # Answers that share no word with the defaults.
 UNUSUAL = {
@@ -52,34 +52,46 @@ def default_names(defaults: dict) -> re.Pattern:
     return re.compile("|".join([f"(?i:{project})", *literals]))
 
 
-def stale_lines(pattern: re.Pattern, root: Path, paths: set[str]) -> list[str]:
-    """Each path that names a default, and each line that does, as path:line: text."""
-    hits = [f"{path}: (the path)" for path in sorted(paths) if pattern.search(path)]
-    for path in sorted(paths):
-        text = (root / path).read_text(encoding="utf-8")
+def stale_lines(pattern: re.Pattern, files: list[tuple[str, Path]]) -> list[str]:
+    """Each name that names a default, and each line that does, as name:line: text.
+
+    `files` pairs the name a file is known by with the file to read.
+    """
+    hits = [f"{name}: (the path)" for name, _ in sorted(files) if pattern.search(name)]
+    for name, path in sorted(files):
+        text = path.read_text(encoding="utf-8")
         for number, line in enumerate(text.splitlines(), start=1):
             if pattern.search(line):
-                hits.append(f"{path}:{number}: {line.strip()}")
+                hits.append(f"{name}:{number}: {line.strip()}")
     return hits
 
 
 @pytest.fixture(scope="module")
-def defaults(bake_once) -> dict:
-    result = bake_once({})
-    assert result.exit_code == 0, result.exception
-    return result.context
+def defaults_of(bake_once) -> dict[str, dict]:
+    """The answers of each pset's default bake."""
+    contexts = {}
+    for pset in CONTEXT["pset"]:
+        result = bake_once({"pset": pset})
+        assert result.exit_code == 0, result.exception
+        contexts[pset] = result.context
+    return contexts
+
+
+@pytest.fixture(scope="module")
+def defaults(defaults_of) -> dict:
+    return defaults_of[CONTEXT["pset"][0]]
 
 
 @pytest.mark.parametrize("answers", bakes_of_every_choice())
-def test_bake_with_unusual_names_names_no_default(cookies, capfd, defaults, answers):
+def test_bake_with_unusual_names_names_no_default(cookies, capfd, defaults_of, answers):
     result = cookies.bake(extra_context=answers)
     output = capfd.readouterr()
 
     assert result.exit_code == 0, result.exception
     project = result.project_path
     assert project.name == "pset_zeta_9"
-    pattern = default_names(defaults)
-    hits = stale_lines(pattern, project, files_in(project))
+    pattern = default_names(defaults_of[answers["pset"]])
+    hits = stale_lines(pattern, [(name, project / name) for name in files_in(project)])
     log = run(["git", "log", "--format=%an%n%ae%n%B"], cwd=project).stdout
     said = {"first commit": log, "hook output": output.out + output.err}
     for where, text in said.items():
@@ -88,12 +100,19 @@ def test_bake_with_unusual_names_names_no_default(cookies, capfd, defaults, answ
     assert hits == [], "default names in a bake of Pset Zeta 9:\n" + "\n".join(hits)
 
 
-def test_template_files_spell_no_default_name(defaults):
-    """Also the branches of {% if %} that no bake above takes."""
-    pattern = default_names(defaults)
-    folder = PROJECT_TEMPLATE.relative_to(TEMPLATE).as_posix()
-    paths = {f"{folder}/{path}" for path in files_in(PROJECT_TEMPLATE)}
-    hits = stale_lines(pattern, TEMPLATE, paths)
+@pytest.mark.parametrize("pset", CONTEXT["pset"])
+def test_template_files_spell_no_default_name(defaults_of, pset):
+    """Also the branches of {% if %} that no bake above takes.
+
+    The folders of the parts are named after their psets, not after a project, and
+    no bake has them.
+    """
+    pattern = default_names(defaults_of[pset])
+    files = [
+        (re.sub(r"^_parts/[^/]+/", "", name), PROJECT_TEMPLATE / name)
+        for name in files_in(PROJECT_TEMPLATE)
+    ]
+    hits = stale_lines(pattern, files)
 
     assert hits == [], "default names written in the template:\n" + "\n".join(hits)
 
