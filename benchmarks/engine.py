@@ -25,13 +25,13 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.append(str(TESTS))  # the one place the benchmark reaches into tests/
 import opensearch_node  # noqa: E402
 
-HEAP = " ".join(opensearch_node.JAVA_OPTIONS)
+HEAP = " ".join(opensearch_node.ENGINE.java_options)
 NodeError = opensearch_node.NodeError  # the node could not be built or did not start
 
 
 def why_not_available() -> str | None:
     """Why the node cannot run here (no Java 17+, no Maven), or None."""
-    return opensearch_node.why_not_available()
+    return opensearch_node.ENGINE.why_not_available()
 
 
 @dataclass(frozen=True)

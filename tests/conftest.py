@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from kafka_broker import kafka  # noqa: F401
 from opensearch_node import opensearch  # noqa: F401
 
 TEMPLATE = Path(__file__).resolve().parent.parent

@@ -5,9 +5,7 @@ import socket
 import urllib.request
 from urllib.parse import urlsplit
 
-import opensearch_node
-import pytest
-from opensearch_node import require_available, running_node
+from opensearch_node import ENGINE, running_node
 
 
 def request(method: str, url: str, document: dict | None = None) -> tuple[int, dict]:
@@ -31,7 +29,7 @@ def port_is_open(url: str) -> bool:
 
 # First, so that its node and the session's do not start at once on a small runner.
 def test_node_keeps_data_in_its_folder_and_stops_on_exit(tmp_path):
-    require_available()
+    ENGINE.require_available()
     with running_node(tmp_path) as node:
         request("PUT", f"{node.url}/harness-data/_doc/1?refresh=true", {"n": 1})
         assert node.home.parent == tmp_path
@@ -60,17 +58,3 @@ def test_created_document_is_counted(opensearch):
     assert (status, created["result"]) == (201, "created")
     _, counted = request("GET", f"{index}/_count")
     assert counted["count"] == 1
-
-
-def test_missing_engine_skips_locally(monkeypatch):
-    monkeypatch.delenv("REQUIRE_REAL_ENGINES", raising=False)
-    monkeypatch.setattr(opensearch_node.shutil, "which", lambda name: None)
-    with pytest.raises(pytest.skip.Exception, match="java is not on PATH"):
-        require_available()
-
-
-def test_missing_engine_fails_when_real_engines_are_required(monkeypatch):
-    monkeypatch.setenv("REQUIRE_REAL_ENGINES", "1")
-    monkeypatch.setattr(opensearch_node.shutil, "which", lambda name: None)
-    with pytest.raises(pytest.fail.Exception, match="REQUIRE_REAL_ENGINES=1"):
-        require_available()
