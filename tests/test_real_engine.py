@@ -12,7 +12,7 @@ from conftest import run, without_cluster_settings
 
 INTEGRATION = "tests/test_integration.py"
 # The tests that file defines: each must run and pass, none skipped or deselected.
-INTEGRATION_TESTS = 9
+INTEGRATION_TESTS = 14
 OUTCOME = re.compile(
     r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)"
 )

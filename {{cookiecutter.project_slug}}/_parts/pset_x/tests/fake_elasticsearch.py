@@ -37,7 +37,13 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-VERSION = {"number": "8.15.0", "build_flavor": "default", "lucene_version": "9.11.1"}
+# GET / of Elasticsearch 8.15.0 (the build's hash and date are made up).
+CLUSTER_NAME, NODE_NAME = "fake-elasticsearch", "fake-node"
+VERSION = {"number": "8.15.0", "build_flavor": "default", "build_type": "tar"}
+VERSION |= {"build_hash": "0" * 40, "build_date": "2024-08-05T10:05:34.233336849Z"}
+VERSION |= {"build_snapshot": False, "lucene_version": "9.11.1"}
+VERSION |= {"minimum_wire_compatibility_version": "7.17.0"}
+VERSION |= {"minimum_index_compatibility_version": "7.0.0"}
 API_KEY = "dGVzdC1pZDp0ZXN0LWtleQ=="  # base64("test-id:test-key")
 # One primary per index, and a replica that a single node cannot allocate.
 WRITE_SHARDS = {"total": 2, "successful": 1, "failed": 0}
@@ -912,10 +918,15 @@ class Reply(NamedTuple):
 # each handler honours besides pretty and filter_path.
 ROUTES = {
     "/": {"GET": "_info"},
+    "/_cluster/health": {"GET": "_health"},
     "/:index": {"GET": "_get_index", "PUT": "_put_index", "DELETE": "_delete_index"},
     "/:index/_mapping": {"GET": "_get_index"},
     "/:index/_doc": {"POST": "_index_doc"},
-    "/:index/_doc/:doc_id": {"PUT": "_index_doc", "POST": "_index_doc"},
+    "/:index/_doc/:doc_id": {
+        "GET": "_get_doc",
+        "PUT": "_index_doc",
+        "POST": "_index_doc",
+    },
     "/:index/_create/:doc_id": {"PUT": "_index_doc", "POST": "_index_doc"},
 }
 for _name in ("_search", "_count", "_refresh", "_bulk"):
@@ -1002,6 +1013,7 @@ class FakeElasticsearch:
         self.in_flight = self.max_in_flight = 0
         self.server_errors: list[BaseException] = []
         self._indices: dict[str, Index] = {}
+        self.cluster_uuid = secrets.token_urlsafe(16)
         self._lock = threading.Lock()  # the server thread writes, the test thread reads
 
     # -- helpers for test assertions and setup ------------------------------------
@@ -1145,8 +1157,26 @@ class FakeElasticsearch:
 
     def _info(self, call: Call) -> Reply:
         tagline = "You Know, for Search"
-        body = {"name": "fake-node", "cluster_name": "fake-elasticsearch"}
-        return Reply(200, body | {"version": VERSION, "tagline": tagline})
+        body = {"name": NODE_NAME, "cluster_name": CLUSTER_NAME}
+        body |= {"cluster_uuid": self.cluster_uuid, "version": VERSION}
+        return Reply(200, body | {"tagline": tagline})
+
+    def _health(self, call: Call) -> Reply:
+        """One node, each index one primary (active) and one replica, which that
+        node cannot hold (unassigned): yellow once there is an index, as on a
+        single-node Elasticsearch."""
+        with self._lock:
+            indices = len(self._indices)
+        shards = {"active_primary_shards": indices, "active_shards": indices}
+        shards |= {"relocating_shards": 0, "initializing_shards": 0}
+        shards |= {"unassigned_shards": indices, "delayed_unassigned_shards": 0}
+        colour = "yellow" if indices else "green"
+        body = {"cluster_name": CLUSTER_NAME, "status": colour}
+        body |= {"timed_out": False, "number_of_nodes": 1, "number_of_data_nodes": 1}
+        body |= shards | {"number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0}
+        body |= {"task_max_waiting_in_queue_millis": 0}
+        percent = 100.0 * indices / (2 * indices) if indices else 100.0
+        return Reply(200, body | {"active_shards_percent_as_number": percent})
 
     def _resolve(self, expression: str | None) -> list[Index]:
         """Indices named by ``a,b``, wildcards (``logs-*``) or ``_all``/none; a name
@@ -1255,6 +1285,20 @@ class FakeElasticsearch:
         result |= {"forced_refresh": True} if refresh else {}
         location = (("Location", f"/{index}/_doc/{result['_id']}"),)
         return Reply(status, result, location if status == 201 else ())
+
+    def _get_doc(self, call: Call, index: str, doc_id: str) -> Reply:
+        """The get API: realtime (a document is found before any refresh); a missing
+        document is a 404 without an error body, a missing index the usual 404."""
+        if "*" in index or "," in index or index == "_all":
+            raise unsupported("getting a document from several indices")
+        with self._lock:
+            found = self._resolve(index)[0].docs.get(doc_id)
+        answer = {"_index": index, "_id": doc_id}
+        if found is None:
+            return Reply(404, answer | {"found": False})
+        answer |= {"_version": found.version, "_seq_no": found.seq_no}
+        answer |= {"_primary_term": 1, "found": True}
+        return Reply(200, answer | {"_source": copy.deepcopy(found.source or {})})
 
     def _bulk(self, call: Call, index=None, item_fault=None) -> Reply:
         """NDJSON bulk: the whole request is checked first, then applied item by item;

@@ -135,10 +135,14 @@ def test_query3_lists_the_five_urls_with_most_server_errors(index, capsys, monke
 def test_help_explains_each_command(capsys, monkeypatch):
     code, out, _ = run(capsys, monkeypatch, "--help")
     assert code == 0
-    for command in ("generate", "init", "query"):
+    for command in ("generate", "init", "query", "info", "get"):
         assert command in out
     code, out, _ = run(capsys, monkeypatch, "init", "--help")
     assert "Delete the index" in out
+    code, out, _ = run(capsys, monkeypatch, "info", "--help")
+    assert "Show the cluster's name, version and health" in out
+    code, out, _ = run(capsys, monkeypatch, "get", "--help")
+    assert "Print the event stored under LOGID" in out
 
 
 @pytest.mark.parametrize(
@@ -221,6 +225,99 @@ def test_generate_into_a_missing_index_suggests_init(cluster, capsys, monkeypatc
 def test_query_on_a_missing_index_suggests_init(cluster, capsys, monkeypatch):
     err = one_error_line(capsys, monkeypatch, "query", stdin="{}")
     assert f"run `{COMMAND} init` first" in err
+
+
+def test_info_shows_the_cluster_the_index_and_its_mapping(index, capsys, monkeypatch):
+    run(capsys, monkeypatch, "generate", "--count", "30")
+
+    code, out, err = run(capsys, monkeypatch, "info")
+
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "Cluster: fake-elasticsearch (node fake-node)",
+        "Engine: Elasticsearch 8.15.0",
+        "Health: yellow (1 node, 1 active shard, 1 unassigned): a replica is "
+        "unassigned (normal on a single node)",
+        f"Index: {INDEX}, 30 documents",
+        "Mapping: the event mapping (ElasticLogger.schema)",
+    ]
+    asked = [(r.method, r.path) for r in index.requests[-4:]]
+    assert asked == [
+        ("GET", "/"),
+        ("GET", "/_cluster/health"),
+        ("GET", f"/{INDEX}/_count"),
+        ("GET", f"/{INDEX}/_mapping"),
+    ]
+
+
+def test_info_on_a_missing_index_says_to_run_init(cluster, capsys, monkeypatch):
+    code, out, err = run(capsys, monkeypatch, "info")
+
+    assert code == 1
+    assert out.splitlines()[2:] == [
+        "Health: green (1 node, 0 active shards, 0 unassigned): every shard is "
+        "assigned",
+        f"Index: {INDEX} does not exist",
+    ]
+    assert err == f"error: index '{INDEX}' does not exist: run `{COMMAND} init` first\n"
+
+
+def test_info_names_each_field_whose_mapping_differs(cluster, capsys, monkeypatch):
+    properties = dict(ElasticLogger.schema["mappings"]["properties"])
+    properties["browser"] = {"type": "text"}
+    properties["ua_os"] = {"type": "text", "fields": {"raw": {"type": "keyword"}}}
+    del properties["location"]
+    properties["referrer"] = {"type": "keyword"}
+    cluster.create_index(INDEX, {"properties": properties})
+
+    code, out, err = run(capsys, monkeypatch, "info")
+
+    assert code == 1
+    assert out.splitlines()[-1] == (
+        "Mapping: differs from the event mapping: browser is text, not keyword; "
+        "ua_os (text) differs in fields; location is missing; referrer (keyword) is "
+        "not an event field"
+    )
+    assert err == (
+        f"error: index '{INDEX}' does not have the event mapping (4 differences): "
+        f"run `{COMMAND} init` to create it again (its documents are lost)\n"
+    )
+
+
+def test_info_rides_out_a_busy_cluster(index, capsys, monkeypatch, fast_retries):
+    index.faults.every_request = True
+    index.faults.next(status(429), status(503), delay(0), status(429))
+
+    code, out, err = run(capsys, monkeypatch, "info")
+
+    assert code == 0, err
+    assert out.splitlines()[-1] == "Mapping: the event mapping (ElasticLogger.schema)"
+    assert err.count("retrying in ") == 3
+
+
+def test_get_prints_the_stored_event_as_indented_json(index, capsys, monkeypatch):
+    run(capsys, monkeypatch, "generate", "--count", "5")
+    log_id, event = next(iter(index.documents(INDEX).items()))
+
+    code, out, err = run(capsys, monkeypatch, "get", log_id)
+
+    assert (code, err) == (0, "")
+    assert out == json.dumps(event, indent=2) + "\n"
+    assert json.loads(out)["logID"] == log_id
+
+
+def test_get_of_an_id_the_index_lacks_is_one_line(index, capsys, monkeypatch):
+    err = one_error_line(capsys, monkeypatch, "get", "no/such-id")
+    assert err == (
+        f"error: index '{INDEX}' holds no event with logID 'no/such-id': check the "
+        "id (a query prints some)\n"
+    )
+    assert index.requests[-1].uri == f"/{INDEX}/_doc/no%2Fsuch-id"
+
+
+def test_get_on_a_missing_index_suggests_init(cluster, capsys, monkeypatch):
+    err = one_error_line(capsys, monkeypatch, "get", "some-id")
+    assert f"index '{INDEX}' does not exist: run `{COMMAND} init` first" in err
 
 
 @pytest.mark.parametrize(

@@ -157,6 +157,87 @@ class TestRequests:
             assert error["reason"].startswith(reason)
 
 
+class TestMonitoring:
+    async def test_the_root_gives_the_cluster_node_and_version_of_es_8(self, es):
+        root = (await es("GET", "/")).body
+        keys = ["name", "cluster_name", "cluster_uuid", "version", "tagline"]
+        assert list(root) == keys
+        assert root["name"] == "fake-node"
+        assert root["cluster_name"] == "fake-elasticsearch"
+        assert list(root["version"]) == [
+            "number",
+            "build_flavor",
+            "build_type",
+            "build_hash",
+            "build_date",
+            "build_snapshot",
+            "lucene_version",
+            "minimum_wire_compatibility_version",
+            "minimum_index_compatibility_version",
+        ]
+        assert root["tagline"] == "You Know, for Search"
+        assert (await es("GET", "/")).body["cluster_uuid"] == root["cluster_uuid"]
+
+    async def test_health_is_green_until_an_index_has_an_unassigned_replica(self, es):
+        empty = (await es("GET", "/_cluster/health")).body
+        assert empty == {
+            "cluster_name": "fake-elasticsearch",
+            "status": "green",
+            "timed_out": False,
+            "number_of_nodes": 1,
+            "number_of_data_nodes": 1,
+            "active_primary_shards": 0,
+            "active_shards": 0,
+            "relocating_shards": 0,
+            "initializing_shards": 0,
+            "unassigned_shards": 0,
+            "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": 100.0,
+        }
+        await es("PUT", f"/{INDEX}", {"mappings": MAPPINGS})
+        health = (await es("GET", "/_cluster/health")).body
+        assert (health["status"], health["active_shards"]) == ("yellow", 1)
+        assert health["unassigned_shards"] == 1
+        assert health["active_shards_percent_as_number"] == 50.0
+        wrong = await es("POST", "/_cluster/health")
+        assert wrong.error(405).endswith("allowed: [GET]")
+
+    async def test_a_count_sees_what_a_search_sees(self, es, fake):
+        await es("PUT", f"/{INDEX}", {"mappings": MAPPINGS})
+        await es("PUT", f"/{INDEX}/_doc/a1", event(1))
+        assert (await es("GET", f"/{INDEX}/_count")).body["count"] == 0
+        await es("POST", f"/{INDEX}/_refresh")
+        counted = (await es("GET", f"/{INDEX}/_count")).body
+        shards = {"total": 1, "successful": 1, "failed": 0}
+        assert counted == {"count": 1, "_shards": shards}
+        missing = (await es("GET", "/nothing/_count")).error(404)
+        assert missing["type"] == "index_not_found_exception"
+
+    async def test_a_document_is_got_by_id_at_once_without_a_refresh(self, es, fake):
+        await es("PUT", f"/{INDEX}", {"mappings": MAPPINGS})
+        await es("PUT", f"/{INDEX}/_doc/a%2F1", event(1))
+        got = await es("GET", f"/{INDEX}/_doc/a%2F1")
+        assert (got.status, got.headers["X-Elastic-Product"]) == (200, "Elasticsearch")
+        assert got.body == {
+            "_index": INDEX,
+            "_id": "a/1",
+            "_version": 1,
+            "_seq_no": 0,
+            "_primary_term": 1,
+            "found": True,
+            "_source": event(1),
+        }
+        assert (await es("HEAD", f"/{INDEX}/_doc/a%2F1")).status == 200
+        missing = await es("GET", f"/{INDEX}/_doc/a2")
+        assert missing.status == 404
+        assert missing.body == {"_index": INDEX, "_id": "a2", "found": False}
+        no_index = (await es("GET", "/nothing/_doc/a1")).error(404)
+        assert no_index["type"] == "index_not_found_exception"
+
+
 class TestWrites:
     async def test_an_index_is_created_inspected_and_deleted_if_valid(self, es):
         assert (await es("HEAD", f"/{INDEX}")).status == 404

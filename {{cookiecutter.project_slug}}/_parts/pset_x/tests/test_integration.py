@@ -1,4 +1,5 @@
-"""The command line against a real Elasticsearch: init, generate, the sample queries.
+"""The command line against a real Elasticsearch: init, generate, the sample queries,
+info and get.
 
 These tests run only when ELASTIC_HOST is set in the environment (the CI workflow
 starts a cluster and sets it); otherwise they are skipped. They never read .env,
@@ -127,6 +128,13 @@ def point_at(monkeypatch, index):
 
 def cli(*argv, stdin=""):
     """Run the command line in-process; it must succeed. Returns its stdout."""
+    code, out, err = cli_run(*argv, stdin=stdin)
+    assert code == 0, f"exit code {code}\n{out}{err}"
+    return out
+
+
+def cli_run(*argv, stdin=""):
+    """Run the command line in-process; return (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     with (
         pytest.MonkeyPatch.context() as patch,
@@ -135,8 +143,7 @@ def cli(*argv, stdin=""):
     ):
         patch.setattr("sys.stdin", stdin_of(stdin))
         code = main(list(argv))
-    assert code == 0, f"exit code {code}\n{out.getvalue()}{err.getvalue()}"
-    return out.getvalue()
+    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
@@ -185,6 +192,13 @@ def sample_query(loaded, monkeypatch):
         return printed_answer(cli("query", stdin=(PROJECT / name).read_text()))
 
     return run
+
+
+@pytest.fixture
+def on_loaded(loaded, monkeypatch):
+    """The environment pointing at the loaded index."""
+    point_at(monkeypatch, loaded.index)
+    return loaded
 
 
 def test_init_creates_an_empty_index_with_the_event_mapping(index):
@@ -339,6 +353,83 @@ def test_geo_points_are_stored_as_locations(loaded, stored):
         mean = sum(e["location"][axis] for e in stored.values()) / LOADED
         assert -limit <= centre["location"][axis] <= limit
         assert centre["location"][axis] == pytest.approx(mean, abs=1e-5)
+
+
+def test_info_describes_the_cluster_and_the_loaded_index(on_loaded):
+    root = call("GET", "/")
+
+    out = cli("info")
+
+    lines = out.splitlines()
+    assert lines[0] == f"Cluster: {root['cluster_name']} (node {root['name']})"
+    product = "OpenSearch" if root["version"].get("distribution") else "Elasticsearch"
+    assert lines[1] == f"Engine: {product} {root['version']['number']}"
+    status = call("GET", "/_cluster/health")["status"]
+    assert lines[2].startswith(f"Health: {status} (")
+    assert lines[3:] == [
+        f"Index: {on_loaded.index}, {LOADED} documents",
+        "Mapping: the event mapping (ElasticLogger.schema)",
+    ]
+
+
+def test_info_on_a_missing_index_says_to_run_init(index):
+    code, out, err = cli_run("info")
+
+    assert code == 1
+    assert out.splitlines()[-1] == f"Index: {index} does not exist"
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: index '{index}' does not exist: run `python -m ")
+    assert err.endswith(" init` first\n")
+
+
+def test_info_names_the_fields_a_guessed_mapping_got_wrong(index):
+    # An event stored before `init`: the cluster creates the index and guesses
+    # each field's type from the value (text and long, where keyword and integer
+    # are wanted).
+    event = {"browser": "Chrome", "responseCode": 200, "referrer": "x"}
+    call("PUT", f"/{index}/_doc/1?refresh=true", event)
+
+    code, out, err = cli_run("info")
+
+    assert code == 1
+    assert out.splitlines()[-2] == f"Index: {index}, 1 document"
+    differences = out.splitlines()[-1].removeprefix(
+        "Mapping: differs from the event mapping: "
+    )
+    assert differences.split("; ") == [
+        "logID is missing",
+        "eventTime is missing",
+        "url is missing",
+        "ua_country is missing",
+        "userId is missing",
+        "browser is text, not keyword",
+        "ua_os is missing",
+        "responseCode is long, not integer",
+        "ttfb is missing",
+        "location is missing",
+        "referrer (text) is not an event field",
+    ]
+    assert err.count("\n") == 1
+    assert f"index '{index}' does not have the event mapping (11 differences)" in err
+
+
+def test_get_prints_a_stored_event_as_the_cluster_holds_it(on_loaded, stored):
+    log_id = sorted(stored)[0]
+
+    out = cli("get", log_id)
+
+    assert json.loads(out) == stored[log_id]
+    assert out.startswith('{\n  "logID": ')  # indented, the fields in stored order
+
+
+def test_get_of_an_id_the_index_lacks_fails_in_one_line(on_loaded):
+    code, out, err = cli_run("get", "no-such-id")
+
+    assert (code, out) == (1, "")
+    assert err == (
+        f"error: index '{on_loaded.index}' holds no event with logID 'no-such-id': "
+        "check the id (a query prints some)\n"
+    )
 
 
 def _counts(terms):

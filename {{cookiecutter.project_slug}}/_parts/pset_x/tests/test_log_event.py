@@ -256,6 +256,20 @@ def test_vars_of_an_event_are_its_ten_fields_as_the_course_reads_them():
     assert len(vars(event)) == 10
 
 
+def test_vars_of_a_random_event_hold_its_ten_fields_and_their_values():
+    event = LogEvent.random_event("2021-03-?T12:?:?")
+
+    fields = vars(event)
+
+    assert list(fields) == [field.name for field in FIELDS]
+    assert len(fields) == 10
+    assert fields == {name: getattr(event, name) for name in fields}
+    assert fields is event.__dict__  # the event's own attributes, not a copy
+    event.browser = "Edge"
+    assert vars(event)["browser"] == "Edge"
+    assert json.loads(json.dumps(event.__dict__)) == event.as_dict()
+
+
 def test_log_hands_the_event_to_the_logger_and_counts_it():
     received = []
 

@@ -16,6 +16,8 @@ COMMANDS = {
     "init": ["init"],
     "generate": ["generate", "--count", "5"],
     "query": ["query"],
+    "info": ["info"],
+    "get": ["get", "some-id"],
 }
 HINT = "is ELASTIC_HOST the Elasticsearch endpoint, not Kibana?"
 PAGE = "<html><body><h1>Welcome to nginx!</h1></body></html>"
@@ -99,6 +101,8 @@ def test_a_server_that_is_not_elasticsearch_is_named_in_one_line(
         ("init", '"count" missing or not a number'),
         ("generate", 'no "version" of Elasticsearch or OpenSearch'),
         ("query", '"hits" missing or not an object'),
+        ("info", 'no "version" of Elasticsearch or OpenSearch'),
+        ("get", '"found" missing or not true'),
     ],
 )
 def test_json_of_another_service_is_named_with_what_it_lacks(
@@ -153,7 +157,30 @@ def test_opensearch_without_the_product_header_serves_every_command(
     assert [r.method for r in opensearch.requests if r.path == "/"] == ["GET"] * 2
 
 
-@pytest.mark.parametrize("command", ["generate", "query"])
+def test_info_names_opensearch_and_get_reads_an_event_from_it(
+    point_at, capsys, monkeypatch
+):
+    opensearch = OpenSearchLike()
+    point_at(opensearch)
+    run(capsys, monkeypatch, ["init"])
+    run(capsys, monkeypatch, ["generate", "--count", "3", "--batch-size", "1"])
+    log_id = next(iter(opensearch.documents(INDEX)))
+
+    code, out, err = run(capsys, monkeypatch, ["info"])
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == "Engine: OpenSearch 2.19.0"
+    assert out.splitlines()[-1] == "Mapping: the event mapping (ElasticLogger.schema)"
+
+    code, out, err = run(capsys, monkeypatch, ["get", log_id])
+    assert (code, err) == (0, "")
+    assert out.splitlines()[1] == f'  "logID": "{log_id}",'
+
+    code, out, err = run(capsys, monkeypatch, ["get", "no-such-id"])
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: index '{INDEX}' holds no event with logID ")
+
+
+@pytest.mark.parametrize("command", ["generate", "query", "get"])
 def test_a_missing_index_on_opensearch_is_a_missing_index(
     point_at, capsys, monkeypatch, command
 ):

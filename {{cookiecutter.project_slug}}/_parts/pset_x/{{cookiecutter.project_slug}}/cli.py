@@ -3,6 +3,8 @@
     python -m <package> init                  recreate the index with the event mapping
     python -m <package> generate --count N    store N random events
     python -m <package> query < query.json    run a query and print the answer
+    python -m <package> info                  the cluster, its health, the index
+    python -m <package> get LOGID             one stored event
 
 Every failure a user can cause ends here as one line on stderr and an exit code:
 2 for usage errors, 1 for runtime errors, 130 after Ctrl-C and 143 after SIGTERM.
@@ -20,16 +22,17 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn, TypeVar
 
-from . import __version__
+from . import __version__, monitor
 from .errors import InputError, PsetError
-from .es_logger import ElasticLogger, Response
+from .es_logger import ElasticLogger
 from .ingest import Ingester
 from .log_event import DEFAULT_MASK, EventFactory, Mask, parse_timestamp_mask
 from .retry import Retrier, RetryPolicy
 from .task_engine import Interrupted, TaskEngine
 
+T = TypeVar("T")
 PROG = f"python -m {__package__}"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2  # and 128 + the signal's number, as shells
 # Events per _bulk request (about 320 KB): measured, 500 to 2000 are equally fast and
@@ -140,6 +143,22 @@ def query(args: argparse.Namespace) -> int:
     search = _read_query(sys.stdin.buffer)
     _run(es, partial(es.query, search))
     print("Query finished")
+    return EXIT_OK
+
+
+def info(args: argparse.Namespace) -> int:
+    es = _connect(args, announce=_to_stderr)
+    report = _run(es, partial(monitor.inspect, es))
+    print("\n".join(report.lines()))
+    if problem := report.problem():
+        raise problem  # a missing index, or one without the event mapping
+    return EXIT_OK
+
+
+def get(args: argparse.Namespace) -> int:
+    es = _connect(args, announce=_to_stderr)
+    event = _run(es, partial(es.get, args.log_id))
+    print(json.dumps(event, indent=2))
     return EXIT_OK
 
 
@@ -255,7 +274,7 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def _run(es: ElasticLogger, call: Callable[[], Awaitable[Response]]) -> Response:
+def _run(es: ElasticLogger, call: Callable[[], Awaitable[T]]) -> T:
     """Run one call in an engine of its own, for what an engine does however a run
     ends: it closes the connection, and stops on Ctrl-C or SIGTERM."""
     return TaskEngine(logger=es).run(lambda _engine: call())
@@ -331,7 +350,7 @@ def _parser() -> argparse.ArgumentParser:
         "nothing gets through; each success starts it again (default: %(default)s)",
     )
     commands = parser.add_subparsers(
-        title="commands", metavar="{generate,init,query}", required=True
+        title="commands", metavar="{generate,init,query,info,get}", required=True
     )
 
     command = commands.add_parser(
@@ -401,4 +420,30 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     command.set_defaults(command=query)
+
+    command = commands.add_parser(
+        "info",
+        parents=[connection],
+        help="show the cluster, its health, the index and whether its mapping is "
+        "the event mapping",
+        description=(
+            "Show the cluster's name, version and health, then the index "
+            "ELASTIC_INDEX: how many documents a search finds in it, and whether "
+            "its mapping is the event mapping (if not, which fields differ). Exit "
+            "status 1 when the index is missing or its mapping differs."
+        ),
+    )
+    command.set_defaults(command=info)
+
+    command = commands.add_parser(
+        "get",
+        parents=[connection],
+        help="print the stored event of a logID, as JSON",
+        description=(
+            "Print the event stored under LOGID in the index, as indented JSON. "
+            "It is found at once, even before the index is refreshed."
+        ),
+    )
+    command.set_defaults(command=get)
+    command.add_argument("log_id", metavar="LOGID", help="the event's logID")
     return parser

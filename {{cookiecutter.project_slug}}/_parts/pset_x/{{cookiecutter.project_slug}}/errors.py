@@ -91,3 +91,11 @@ class AuthError(ElasticError):
 
 class IndexNotFound(ElasticError):
     """The index does not exist yet."""
+
+
+class DocumentNotFound(ElasticError):
+    """The index holds no document under the id asked for."""
+
+
+class MappingMismatch(PsetError):
+    """The index exists, but not with the event mapping: `init` recreates it."""

@@ -33,6 +33,7 @@ from .errors import (
     RETRYABLE_STATUSES,
     AuthError,
     ConnectionFailed,
+    DocumentNotFound,
     ElasticError,
     IndexNotFound,
     NotElasticsearch,
@@ -179,15 +180,12 @@ class ElasticLogger:
         the index our own create made. Both are success, once the mapping is ours.
         """
         try:
-            counted = await self._request(
-                "GET", self._url("_count"), doing="read the index"
-            )
+            documents = await self.count()
         except IndexNotFound:
             print(f"No index '{self.index}' to delete")
         else:
             with contextlib.suppress(IndexNotFound):  # deleted by a lost attempt
                 await self._request("DELETE", self._url(), doing="delete the index")
-            documents = self._field(counted, "count", int)
             plural = "s" * (documents != 1)
             print(f"Deleted index '{self.index}' and its {documents} document{plural}")
         try:
@@ -207,13 +205,8 @@ class ElasticLogger:
     async def _created_by_a_lost_attempt(self) -> Response:
         """The answer to a create met by "already exists": the index's mapping,
         provided it is the event mapping (then the index is the one we created)."""
-        response = await self._request(
-            "GET", self._url("_mapping"), doing="read the mapping"
-        )
-        indices = list(response.body.values())  # one, named as the index or its alias
-        if len(indices) != 1 or not isinstance(indices[0], dict):
-            raise self._unexpected(response.status, "not the mapping of one index")
-        if indices[0].get("mappings") != self.schema["mappings"]:
+        response = await self._mapping_response()
+        if self._mappings_of(response) != self.schema["mappings"]:
             raise ElasticError(
                 f"index '{self.index}' was created meanwhile by someone else, with "
                 f"another mapping: run `python -m {__package__} init` again",
@@ -235,11 +228,74 @@ class ElasticLogger:
         _print_response(response)
         return response
 
+    async def count(self) -> int:
+        """How many documents the index holds (those refreshed, that a search sees)."""
+        response = await self._request(
+            "GET", self._url("_count"), doing="read the index"
+        )
+        return self._field(response, "count", int)
+
+    async def mappings(self) -> dict[str, Any]:
+        """The index's live mappings, `{"properties": ...}`, to compare with
+        `schema["mappings"]`."""
+        return self._mappings_of(await self._mapping_response())
+
+    async def get(self, log_id: str) -> dict[str, Any]:
+        """The stored event of that logID (its `_source`); DocumentNotFound if the
+        index holds none. Realtime: an event is found before any refresh."""
+        response = await self._request(
+            "GET", self._url("_doc", log_id), doing="read the event"
+        )
+        if response.body.get("found") is not True:
+            raise self._unexpected(response.status, '"found" missing or not true')
+        return self._field(response, "_source", dict)
+
+    async def root(self) -> dict[str, Any]:
+        """The cluster's root endpoint, GET /: its name, the node's, the version.
+        Needs the monitor cluster privilege."""
+        response = await self._request(
+            "GET", self._base.joinpath(""), doing="read the cluster's root"
+        )
+        version = response.body.get("version")
+        if not isinstance(version, dict) or not isinstance(version.get("number"), str):
+            problem = 'no "version" of Elasticsearch or OpenSearch'
+            raise self._unexpected(response.status, problem)
+        return response.body
+
+    async def health(self) -> dict[str, Any]:
+        """The cluster's health, GET /_cluster/health: status green, yellow or red,
+        nodes and shards. Needs the monitor cluster privilege."""
+        response = await self._request(
+            "GET",
+            self._base.joinpath("_cluster", "health"),
+            doing="read the cluster's health",
+        )
+        if response.body.get("status") not in ("green", "yellow", "red"):
+            problem = '"status" missing or not green, yellow or red'
+            raise self._unexpected(response.status, problem)
+        return response.body
+
     async def refresh(self) -> Response:
         """Make everything stored so far searchable (otherwise it takes up to 1 s)."""
         return await self._request(
             "POST", self._url("_refresh"), doing="refresh the index"
         )
+
+    async def _mapping_response(self) -> Response:
+        return await self._request(
+            "GET", self._url("_mapping"), doing="read the mapping"
+        )
+
+    def _mappings_of(self, response: Response) -> dict[str, Any]:
+        """The mappings in a GET /<index>/_mapping answer, keyed by the index's name
+        (or by the index an alias points to)."""
+        indices = list(response.body.values())
+        if len(indices) != 1 or not isinstance(indices[0], dict):
+            raise self._unexpected(response.status, "not the mapping of one index")
+        mappings = indices[0].get("mappings")
+        if not isinstance(mappings, dict):
+            raise self._unexpected(response.status, '"mappings" missing')
+        return mappings
 
     async def close(self) -> None:
         if self._session is not None:
@@ -490,6 +546,13 @@ class ElasticLogger:
                 status=status,
                 error_type=error_type,
             )
+        if status == 404 and _is_missing_document(answer.body):
+            return DocumentNotFound(
+                f"index '{self.index}' holds no event with logID "
+                f"'{answer.body['_id']}': check the id (a query prints some)",
+                status=status,
+                error_type="not_found",
+            )
         if status == 404 and error_type in ("index_not_found_exception", ""):
             return IndexNotFound(
                 f"index '{self.index}' does not exist: "
@@ -546,6 +609,16 @@ def _is_error_body(body: Any) -> bool:
         isinstance(body, dict)
         and isinstance(body.get("error"), dict | str)
         and isinstance(body.get("status"), int)
+    )
+
+
+def _is_missing_document(body: Any) -> bool:
+    """What a get of a missing document answers, with a 404: {"_index": ..., "_id":
+    ..., "found": false}, no error body."""
+    return (
+        isinstance(body, dict)
+        and body.get("found") is False
+        and isinstance(body.get("_id"), str)
     )
 
 
