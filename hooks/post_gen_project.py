@@ -39,7 +39,8 @@ def optional_files(answers: dict) -> dict[str, tuple[bool, list[str]]]:
             answers["ci"] in {"github", "both"},
             [".github/workflows/ci.yml"],
         ),
-        "CodeClimate": (answers["codeclimate"], [".codeclimate.yml"]),
+        # Qlty reads its own configuration; the course's graders read CodeClimate's.
+        "Qlty": (answers["quality"] == "qlty", [".qlty/qlty.toml", ".codeclimate.yml"]),
         "licence": (answers["license"] != "none", ["LICENSE"]),
     }
 

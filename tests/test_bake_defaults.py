@@ -10,6 +10,7 @@ EXPECTED_FILES = {
     ".codeclimate.yml",
     ".env.example",
     ".gitignore",
+    ".qlty/qlty.toml",
     ".travis.yml",
     "LICENSE",
     "Pipfile",
