@@ -9,9 +9,9 @@ from conftest import CONTEXT, PSETS, load_hook, pset_files
 EXPECTED_FILES = {
     ".codeclimate.yml",
     ".env.example",
+    ".github/workflows/ci.yml",
     ".gitignore",
     ".qlty/qlty.toml",
-    ".travis.yml",
     "LICENSE",
     "Pipfile",
     "README.md",
@@ -39,6 +39,7 @@ def test_bake_with_defaults(cookies):
     for name in EXPECTED_FILES:
         assert (project / name).exists(), name
     assert (project / ".git").is_dir()
+    assert not (project / ".travis.yml").exists()
 
 
 def test_bake_with_defaults_derives_slug_and_repo_name(bake_once):

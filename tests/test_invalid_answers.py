@@ -259,7 +259,7 @@ TYPED = {
     "github_id": "grace hopper",
     "project_name": "class",
     "description": 'Logs {{ x }} "quoted" {% y %}',
-    "ci": "2",  # GitHub Actions
+    "ci": "2",  # Travis CI
     "quality": "2",  # none
     "license": "4",  # none
 }
@@ -322,8 +322,8 @@ def test_refused_bake_prints_a_command_that_bakes_with_only_the_fixes_typed(
         f"https://github.com/zoe-ob/{CURRENT_TERM}-pset-3-zoe-ob"
     )
     assert "license" not in metadata
-    assert (project / ".github/workflows/ci.yml").is_file()
-    assert not (project / ".travis.yml").exists()
+    assert (project / ".travis.yml").is_file()
+    assert not (project / ".github").exists()
     assert not (project / ".codeclimate.yml").exists()
     assert not (project / ".qlty").exists()
     assert (project / ".cruft.json").exists() == (tool == "cruft create")
