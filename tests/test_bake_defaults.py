@@ -10,6 +10,7 @@ EXPECTED_FILES = {
     ".codeclimate.yml",
     ".env.example",
     ".github/workflows/ci.yml",
+    ".github/workflows/release.yml",
     ".gitignore",
     ".qlty/qlty.toml",
     "LICENSE",

@@ -16,6 +16,7 @@ import pytest
 from conftest import TEMPLATE, files_in, run
 
 WORKFLOW = ".github/workflows/ci.yml"
+RELEASE = ".github/workflows/release.yml"
 YAMLLINT_CONFIG = TEMPLATE / ".yamllint.yaml"
 # actionlint is built from its Go module, at this version, once into pytest's cache.
 ACTIONLINT_MODULE = "github.com/rhysd/actionlint/cmd/actionlint"
@@ -25,6 +26,7 @@ ACTIONLINT_VERSION = "v1.7.12"
 SCHEMAS = {
     ".travis.yml": "vendor.travis",
     WORKFLOW: "vendor.github-workflows",
+    RELEASE: "vendor.github-workflows",
     "compose.yaml": "vendor.compose-spec",
 }
 
@@ -60,7 +62,7 @@ def test_every_yaml_file_passes_yamllint(every_bake):
     ]
     paths += [TEMPLATE / WORKFLOW, YAMLLINT_CONFIG]
     names = {path.name for path in paths}
-    assert names >= {".travis.yml", "ci.yml", "compose.yaml"}
+    assert names >= {".travis.yml", "ci.yml", "release.yml", "compose.yaml"}
 
     command = [sys.executable, "-m", "yamllint", "--strict", "-f", "parsable"]
     run([*command, "-c", YAMLLINT_CONFIG, *distinct(paths)], cwd=TEMPLATE)
@@ -96,7 +98,9 @@ def actionlint(request) -> list:
 
 
 def test_every_workflow_passes_actionlint(every_bake, actionlint):
-    run([*actionlint, *bakes_with(every_bake, WORKFLOW)], cwd=TEMPLATE)
+    workflows = bakes_with(every_bake, WORKFLOW) + bakes_with(every_bake, RELEASE)
+
+    run([*actionlint, *workflows], cwd=TEMPLATE)
 
 
 def test_actionlint_reports_the_problems_of_a_broken_workflow(actionlint, tmp_path):

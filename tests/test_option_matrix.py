@@ -258,6 +258,34 @@ def test_bake_with_options_wires_the_chosen_services(bake):
             }
 
 
+def test_bake_with_github_actions_releases_on_a_version_tag(bake):
+    """TestPyPI, then PyPI, each through trusted publishing: no token anywhere."""
+    if not uses_github_actions(bake.answers):
+        assert "## Release" not in (bake.project / "README.md").read_text()
+        return
+    release = yaml.safe_load((bake.project / WORKFLOWS / "release.yml").read_text())
+    jobs = release["jobs"]
+
+    # YAML 1.1, which PyYAML reads, takes the key on for true.
+    assert release[True] == {"push": {"tags": ["v*"]}}
+    assert release["permissions"] == {"contents": "read"}
+    commands = [step.get("run", "") for step in jobs["build"]["steps"]]
+    assert "python -m build" in commands
+    assert "python -m twine check --strict dist/*" in commands
+    assert [jobs["testpypi"]["needs"], jobs["pypi"]["needs"]] == ["build", "testpypi"]
+    for index in ("testpypi", "pypi"):
+        job = jobs[index]
+        assert job["environment"]["name"] == index
+        assert job["permissions"] == {"id-token": "write"}
+        publish = step_using(job, "pypa/gh-action-pypi-publish@release/v1")
+        expected = {"repository-url": "https://test.pypi.org/legacy/"}
+        assert publish.get("with", {}) == (expected if index == "testpypi" else {})
+    assert "secrets." not in (bake.project / WORKFLOWS / "release.yml").read_text()
+    readme = (bake.project / "README.md").read_text()
+    for page in ("pypi.org", "test.pypi.org"):
+        assert f"<https://{page}/manage/account/publishing/>" in readme
+
+
 def test_bake_with_github_actions_runs_the_integration_tests_on_elasticsearch(bake):
     """A real Elasticsearch 8, secured like Elastic Cloud, the tests aimed at it."""
     if not uses_github_actions(bake.answers):
