@@ -37,9 +37,10 @@ def optional_files(answers: dict) -> dict[str, tuple[bool, list[str]]]:
         "Travis CI": (answers["ci"] in {"travis", "both"}, [".travis.yml"]),
         "GitHub Actions": (
             answers["ci"] in {"github", "both"},
-            [".github/workflows/ci.yml"],
+            [".github/workflows/ci.yml", ".github/workflows/release.yml"],
         ),
-        "CodeClimate": (answers["codeclimate"], [".codeclimate.yml"]),
+        # Qlty reads its own configuration; the course's graders read CodeClimate's.
+        "Qlty": (answers["quality"] == "qlty", [".qlty/qlty.toml", ".codeclimate.yml"]),
         "licence": (answers["license"] != "none", ["LICENSE"]),
     }
 

@@ -55,7 +55,7 @@ def every_combination() -> list[dict]:
 
 
 def combination_id(answers: dict) -> str:
-    """Short readable test id, like py3.11-travis-codeclimate-MIT-git_init."""
+    """Short readable test id, like pset_x-py3.11-github-qlty-MIT-git_init."""
     parts = []
     for name, value in answers.items():
         if isinstance(value, bool):

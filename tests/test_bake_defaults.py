@@ -9,8 +9,10 @@ from conftest import CONTEXT, PSETS, load_hook, pset_files
 EXPECTED_FILES = {
     ".codeclimate.yml",
     ".env.example",
+    ".github/workflows/ci.yml",
+    ".github/workflows/release.yml",
     ".gitignore",
-    ".travis.yml",
+    ".qlty/qlty.toml",
     "LICENSE",
     "Pipfile",
     "README.md",
@@ -38,6 +40,7 @@ def test_bake_with_defaults(cookies):
     for name in EXPECTED_FILES:
         assert (project / name).exists(), name
     assert (project / ".git").is_dir()
+    assert not (project / ".travis.yml").exists()
 
 
 def test_bake_with_defaults_derives_slug_and_repo_name(bake_once):

@@ -259,8 +259,8 @@ TYPED = {
     "github_id": "grace hopper",
     "project_name": "class",
     "description": 'Logs {{ x }} "quoted" {% y %}',
-    "ci": "2",  # GitHub Actions
-    "codeclimate": "n",
+    "ci": "2",  # Travis CI
+    "quality": "2",  # none
     "license": "4",  # none
 }
 FIXES = {"github_id": "zoe-ob", "project_name": "Pset 3"}
@@ -322,9 +322,10 @@ def test_refused_bake_prints_a_command_that_bakes_with_only_the_fixes_typed(
         f"https://github.com/zoe-ob/{CURRENT_TERM}-pset-3-zoe-ob"
     )
     assert "license" not in metadata
-    assert (project / ".github/workflows/ci.yml").is_file()
-    assert not (project / ".travis.yml").exists()
+    assert (project / ".travis.yml").is_file()
+    assert not (project / ".github").exists()
     assert not (project / ".codeclimate.yml").exists()
+    assert not (project / ".qlty").exists()
     assert (project / ".cruft.json").exists() == (tool == "cruft create")
 
 
@@ -340,7 +341,7 @@ def test_retry_command_keeps_typed_answers_and_leaves_out_accepted_defaults():
         "__repo_name": "2030fa-pset-3-grace hopper",
         "repo_name": "2030fa-pset-3-grace hopper",
         "description": "{{ x }}",
-        "codeclimate": False,
+        "quality": "none",
         "_template": "gh:some-course/yopy",
         "_output_dir": "/home/zoe/psets",
         "_checkout": "fall",
@@ -357,5 +358,5 @@ def test_retry_command_keeps_typed_answers_and_leaves_out_accepted_defaults():
         "/home/zoe/psets",
         "full_name=Zoë O'Brien",
         "description={% raw %}{{ x }}{% endraw %}",
-        "codeclimate=no",
+        "quality=none",
     ]

@@ -21,7 +21,7 @@ UNUSUAL = {
     "project_name": "Pset Zeta 9",
 }
 # Every optional file on, so that each one is searched.
-EVERYTHING_ON = {"ci": "both", "codeclimate": True, "license": "MIT"}
+EVERYTHING_ON = {"ci": "both", "quality": "qlty", "license": "MIT"}
 
 
 def bakes_of_every_choice() -> list:

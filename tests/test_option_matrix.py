@@ -208,39 +208,82 @@ def test_bake_with_options_wires_the_chosen_services(bake):
     readme = (bake.project / "README.md").read_text()
     travis_on = uses_travis(bake.answers)
     github_on = uses_github_actions(bake.answers)
-    codeclimate_on = bake.answers["codeclimate"]
+    qlty_on = bake.answers["quality"] == "qlty"
+    qlty_project = (
+        f"https://qlty.sh/gh/{bake.answers['github_id']}/projects/"
+        f"{bake.answers['repo_name']}"
+    )
 
     badges = {
         f"https://app.travis-ci.com/{repo}.svg": travis_on,
         f"https://github.com/{repo}/actions/workflows/ci.yml/badge.svg": github_on,
-        f"https://codeclimate.com/github/{repo}/badges/gpa.svg": codeclimate_on,
-        f"https://codeclimate.com/github/{repo}/badges/coverage.svg": codeclimate_on,
+        f"{qlty_project}/maintainability.svg": qlty_on,
+        f"{qlty_project}/coverage.svg": qlty_on,
     }
     assert {badge: badge in readme for badge in badges} == badges
+    assert ("QLTY_COVERAGE_TOKEN" in readme) == (qlty_on and (travis_on or github_on))
+    prefix = f"--add-prefix {bake.answers['project_slug']}/ coverage.xml"
     if travis_on:
         travis = (bake.project / ".travis.yml").read_text()
         oldest = bake.answers["python_version"]
-        reporter = "./cc-test-reporter after-build --exit-code $TRAVIS_TEST_RESULT"
-        assert (reporter in travis) == codeclimate_on
-        only_once = f'if [ "$TRAVIS_PYTHON_VERSION" = "{oldest}" ]; then'
-        assert (only_once in travis) == codeclimate_on
-        assert "CC_TEST_REPORTER_ID=" not in travis
-        # CodeClimate's old upload service may be gone: it must never fail a build
-        tolerated = "|| echo \"CodeClimate's reporter is unavailable"
-        assert (tolerated in travis) == codeclimate_on
+        publish = '"$HOME/.qlty/bin/qlty" coverage publish'
+        assert (publish in travis) == qlty_on
+        assert (prefix in " ".join(travis.replace("\\\n", " ").split())) == qlty_on
+        only_once = f'if [ "$TRAVIS_PYTHON_VERSION" = "{oldest}" ]'
+        assert (only_once in travis) == qlty_on
+        assert "QLTY_COVERAGE_TOKEN=" not in travis
+        # after_success: a coverage upload never fails a build
+        assert ("after_success" in yaml.safe_load(travis)) == qlty_on
     if github_on:
         # Once per run: from the last job, where every test ran.
         jobs = workflow_jobs(bake.project)
         reporters = [
-            step_using(job, "paambaati/codeclimate-action@v9") for job in jobs.values()
+            step_using(job, "qltysh/qlty-action/coverage@v2") for job in jobs.values()
         ]
         assert [reporter is not None for reporter in reporters] == [
-            codeclimate_on and job == list(jobs)[-1] for job in jobs
+            qlty_on and job == list(jobs)[-1] for job in jobs
         ]
-        for reporter in filter(None, reporters):
-            reporter_id = reporter["env"]["CC_TEST_REPORTER_ID"]
-            assert reporter_id == "${{ secrets.CC_TEST_REPORTER_ID }}"
-            assert reporter["continue-on-error"] is True
+        for job, reporter in zip(jobs.values(), reporters, strict=True):
+            if reporter is None:
+                assert "id-token" not in job.get("permissions", {})
+                continue
+            assert job["permissions"] == {"contents": "read", "id-token": "write"}
+            assert reporter["if"].startswith("github.event_name == 'push'")
+            # OpenID Connect, unless the repository has a coverage token
+            assert reporter["with"] == {
+                "oidc": "${{ secrets.QLTY_COVERAGE_TOKEN == '' }}",
+                "token": "${{ secrets.QLTY_COVERAGE_TOKEN }}",
+                "files": "coverage.xml",
+                "add-prefix": f"{bake.answers['project_slug']}/",
+            }
+
+
+def test_bake_with_github_actions_releases_on_a_version_tag(bake):
+    """TestPyPI, then PyPI, each through trusted publishing: no token anywhere."""
+    if not uses_github_actions(bake.answers):
+        assert "## Release" not in (bake.project / "README.md").read_text()
+        return
+    release = yaml.safe_load((bake.project / WORKFLOWS / "release.yml").read_text())
+    jobs = release["jobs"]
+
+    # YAML 1.1, which PyYAML reads, takes the key on for true.
+    assert release[True] == {"push": {"tags": ["v*"]}}
+    assert release["permissions"] == {"contents": "read"}
+    commands = [step.get("run", "") for step in jobs["build"]["steps"]]
+    assert "python -m build" in commands
+    assert "python -m twine check --strict dist/*" in commands
+    assert [jobs["testpypi"]["needs"], jobs["pypi"]["needs"]] == ["build", "testpypi"]
+    for index in ("testpypi", "pypi"):
+        job = jobs[index]
+        assert job["environment"]["name"] == index
+        assert job["permissions"] == {"id-token": "write"}
+        publish = step_using(job, "pypa/gh-action-pypi-publish@release/v1")
+        expected = {"repository-url": "https://test.pypi.org/legacy/"}
+        assert publish.get("with", {}) == (expected if index == "testpypi" else {})
+    assert "secrets." not in (bake.project / WORKFLOWS / "release.yml").read_text()
+    readme = (bake.project / "README.md").read_text()
+    for page in ("pypi.org", "test.pypi.org"):
+        assert f"<https://{page}/manage/account/publishing/>" in readme
 
 
 def test_bake_with_github_actions_runs_the_integration_tests_on_elasticsearch(bake):
