@@ -22,7 +22,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any, BinaryIO, NoReturn, TypeVar
+from typing import Any, BinaryIO, NoReturn
 
 from . import __version__, monitor
 from .errors import InputError, PsetError
@@ -32,7 +32,6 @@ from .log_event import DEFAULT_MASK, EventFactory, Mask, parse_timestamp_mask
 from .retry import Retrier, RetryPolicy
 from .task_engine import Interrupted, TaskEngine
 
-T = TypeVar("T")
 PROG = f"python -m {__package__}"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2  # and 128 + the signal's number, as shells
 # Events per _bulk request (about 320 KB): measured, 500 to 2000 are equally fast and
@@ -274,7 +273,7 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def _run(es: ElasticLogger, call: Callable[[], Awaitable[T]]) -> T:
+def _run(es: ElasticLogger, call: Callable[[], Awaitable[Any]]) -> Any:
     """Run one call in an engine of its own, for what an engine does however a run
     ends: it closes the connection, and stops on Ctrl-C or SIGTERM."""
     return TaskEngine(logger=es).run(lambda _engine: call())
