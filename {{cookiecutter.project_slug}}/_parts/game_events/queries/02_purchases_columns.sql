@@ -1,0 +1,2 @@
+-- The columns of purchases, with their types.
+DESCRIBE purchases;
