@@ -18,21 +18,20 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from . import __version__
 from .api import make_app
 from .broker import open_broker
+from .command_line import EXIT_ERROR, EXIT_OK, ArgumentParser, at_least
 from .errors import InputError, PsetError
 from .load import Load, Plan, checked_url
 from .settings import Settings
 from .task_engine import Interrupted, TaskEngine
 
 PROG = f"python -m {__package__}"
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2  # and 128 + the signal's number, as shells
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -164,32 +163,8 @@ def query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, not the usage block: what is wrong and where to read more."""
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _at_least(kind: type[int] | type[float], lowest: float) -> Callable[[str], Any]:
-    """An argparse type: a number of `kind`, at least `lowest`, or a clear refusal."""
-    what = "a whole number" if kind is int else "a number"
-
-    def convert(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not value >= lowest:  # `not >=` refuses NaN too
-            raise argparse.ArgumentTypeError(
-                f"must be {what} >= {lowest}, not {text!r}"
-            )
-        return value
-
-    return convert
-
-
 def _port(text: str) -> int:
-    port = _at_least(int, 1)(text)
+    port = at_least(int, 1)(text)
     if port > 65535:
         raise argparse.ArgumentTypeError(f"must be a port, 1 to 65535, not {text!r}")
     return port
@@ -204,7 +179,7 @@ def _path(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="A game API whose every action is an event; land them, query them.",
         epilog=(
@@ -244,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     command.set_defaults(command=load)
-    positive = _at_least(int, 1)
+    positive = at_least(int, 1)
     command.add_argument("paths", nargs="+", type=_path, metavar="PATH")
     command.add_argument(
         "--url", default="http://127.0.0.1:5000", help="(default: %(default)s)"
@@ -277,7 +252,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     command.add_argument(
         "--players",
-        type=_at_least(int, 0),
+        type=at_least(int, 0),
         default=0,
         metavar="K",
         help="sign up and log in K new players first, and send the requests with "
@@ -285,7 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     command.add_argument(
         "--timeout",
-        type=_at_least(float, 0.001),
+        type=at_least(float, 0.001),
         default=30.0,
         metavar="SECONDS",
         help="longest a request may take (default: %(default)s)",

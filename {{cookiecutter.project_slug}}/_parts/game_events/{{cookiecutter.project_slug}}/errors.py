@@ -1,4 +1,5 @@
-"""Failures a user can act on.
+"""Failures a user can act on: the shared ones (base_errors), and the broker's and
+the lake's.
 
 Each exception's message is one line that says what is wrong and how to fix it. The
 CLI prints that line on stderr and exits non-zero; nothing else prints errors.
@@ -6,17 +7,9 @@ CLI prints that line on stderr and exits non-zero; nothing else prints errors.
 
 from __future__ import annotations
 
+from .base_errors import ConfigError, InputError, PsetError
 
-class PsetError(Exception):
-    """Base class: the message is meant for the person running the command."""
-
-
-class ConfigError(PsetError):
-    """A setting (environment variable or .env entry) is invalid."""
-
-
-class InputError(PsetError):
-    """What the user passed in (an argument, a query) cannot be used."""
+__all__ = ["BrokerError", "ConfigError", "InputError", "LandingError", "PsetError"]
 
 
 class BrokerError(PsetError):

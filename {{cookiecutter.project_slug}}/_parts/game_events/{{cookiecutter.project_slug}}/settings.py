@@ -1,20 +1,16 @@
-"""Settings: the real environment, then ./.env, then the defaults.
-
-Reading `.env` never changes `os.environ`: importing or using the package has no side
-effects on the process. An empty value counts as unset, so `KAFKA_BOOTSTRAP_SERVERS=`
-in `.env` means the local event log.
+"""Settings: the real environment, then ./.env (read by dotenv_settings, which never
+changes `os.environ`), then the defaults. An empty value counts as unset, so
+`KAFKA_BOOTSTRAP_SERVERS=` in `.env` means the local event log.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dotenv import dotenv_values
-
+from .dotenv_settings import SettingSources
 from .errors import ConfigError
 
 # Kafka's own rule for topic names (Topic.validate): at most 249 of these characters.
@@ -38,14 +34,10 @@ class Settings:
         cls, environ: Mapping[str, str] | None = None, dotenv: Path = Path(".env")
     ) -> Settings:
         """Resolve every setting, validate it, and raise ConfigError with the fix."""
-        sources = [os.environ if environ is None else environ, _read_dotenv(dotenv)]
+        sources = SettingSources(environ, dotenv)
 
         def pick(name: str, default: str) -> str:
-            for source in sources:
-                value = (source.get(name) or "").strip()
-                if value:
-                    return _checked_text(name, value)
-            return default
+            return sources.get(name) or default
 
         defaults = cls()
         return cls(
@@ -57,23 +49,6 @@ class Settings:
             kafka_topic=_checked_topic(pick("KAFKA_TOPIC", defaults.kafka_topic)),
             spark_master=pick("SPARK_MASTER", defaults.spark_master),
         )
-
-
-def _read_dotenv(path: Path) -> dict[str, str | None]:
-    return dotenv_values(path) if path.is_file() else {}
-
-
-def _checked_text(name: str, value: str) -> str:
-    """Text that UTF-8 can carry: an environment variable holding bytes that are not
-    UTF-8 arrives with surrogates, which no file name or address may hold."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ConfigError(
-            f"{name} is not valid UTF-8 text: set it again in .env or in the "
-            "environment"
-        ) from None
-    return value
 
 
 def _checked_servers(servers: str) -> str:

@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any, BinaryIO, NoReturn
 
 from . import __version__, monitor
+from .command_line import EXIT_ERROR, EXIT_OK, ArgumentParser, at_least
 from .errors import InputError, PsetError
 from .es_logger import ElasticLogger
 from .ingest import Ingester
@@ -33,7 +34,6 @@ from .retry import Retrier, RetryPolicy
 from .task_engine import Interrupted, TaskEngine
 
 PROG = f"python -m {__package__}"
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2  # and 128 + the signal's number, as shells
 # Events per _bulk request (about 320 KB): measured, 500 to 2000 are equally fast and
 # bigger batches only cost memory. 1 sends each event on its own.
 BATCH_SIZE = 1000
@@ -279,30 +279,6 @@ def _run(es: ElasticLogger, call: Callable[[], Awaitable[Any]]) -> Any:
     return TaskEngine(logger=es).run(lambda _engine: call())
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, not the usage block: what is wrong and where to read more."""
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _at_least(kind: type[int] | type[float], lowest: float) -> Callable[[str], Any]:
-    """An argparse type: a number of `kind`, at least `lowest`, or a clear refusal."""
-    what = "a whole number" if kind is int else "a number"
-
-    def convert(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or value < lowest:
-            raise argparse.ArgumentTypeError(
-                f"must be {what} >= {lowest}, not {text!r}"
-            )
-        return value
-
-    return convert
-
-
 def _timestamp_mask(text: str) -> Mask:
     try:
         return parse_timestamp_mask(text)
@@ -311,7 +287,7 @@ def _timestamp_mask(text: str) -> Mask:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Generate random web-log events into Elasticsearch; query them.",
         epilog=(
@@ -324,8 +300,8 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=__version__)
-    seconds = _at_least(float, 0.1)
-    connection = _ArgumentParser(add_help=False)
+    seconds = at_least(float, 0.1)
+    connection = ArgumentParser(add_help=False)
     connection.add_argument(
         "--timeout",
         type=seconds,
@@ -342,7 +318,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     connection.add_argument(
         "--retry-for",
-        type=_at_least(float, 0),
+        type=at_least(float, 0),
         default=RetryPolicy.retry_for,
         metavar="SECONDS",
         help="how long a busy or unreachable cluster is retried with backoff while "
@@ -363,7 +339,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     command.set_defaults(command=generate)
-    positive = _at_least(int, 1)
+    positive = at_least(int, 1)
     command.add_argument(
         "--count",
         type=positive,

@@ -1,4 +1,4 @@
-"""Failures a user can act on.
+"""Failures a user can act on: the shared ones (base_errors), and the cluster's.
 
 Each exception's message is one line that says what is wrong and how to fix it. The
 CLI prints that line on stderr and exits non-zero; nothing else prints errors.
@@ -9,6 +9,24 @@ Errors that may go away by waiting (a busy cluster, a lost connection) are
 
 from __future__ import annotations
 
+from .base_errors import ConfigError, InputError, PsetError
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "STATUS_WORDS",
+    "AuthError",
+    "ConfigError",
+    "ConnectionFailed",
+    "DocumentNotFound",
+    "ElasticError",
+    "IndexNotFound",
+    "InputError",
+    "MappingMismatch",
+    "NotElasticsearch",
+    "PsetError",
+    "TLSFailed",
+]
+
 # The statuses worth retrying, and what each means for the student watching the
 # progress line.
 STATUS_WORDS = {
@@ -18,25 +36,6 @@ STATUS_WORDS = {
     504: "gateway timeout",
 }
 RETRYABLE_STATUSES = frozenset(STATUS_WORDS)
-
-
-class PsetError(Exception):
-    """Base class: the message is meant for the person running the command."""
-
-    retryable = False
-    retry_after: float | None = None  # seconds; the transport sets it from the answer
-
-    @property
-    def brief(self) -> str:
-        return str(self)
-
-
-class ConfigError(PsetError):
-    """A setting (argument, environment variable, .env entry) is missing or invalid."""
-
-
-class InputError(PsetError):
-    """What the user passed in (a query on standard input) cannot be used."""
 
 
 class ConnectionFailed(PsetError):

@@ -1,8 +1,5 @@
-"""Connection settings: explicit arguments, then the real environment, then ./.env.
-
-Reading `.env` never changes `os.environ`: importing or using the package has no side
-effects on the process.
-"""
+"""Connection settings: explicit arguments, then the real environment, then ./.env
+(read by dotenv_settings, which never changes `os.environ`)."""
 
 from __future__ import annotations
 
@@ -17,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlunsplit
 
-from dotenv import dotenv_values
 from yarl import URL
 
+from .dotenv_settings import SettingSources
 from .errors import ConfigError
 
 DEFAULT_USER = "elastic"
@@ -74,13 +71,10 @@ class Settings:
         dotenv: str | os.PathLike[str] = ".env",
     ) -> Settings:
         """Resolve every setting, validate it, and raise ConfigError with the fix."""
-        sources = [os.environ if environ is None else environ, _read_dotenv(dotenv)]
+        sources = SettingSources(environ, dotenv)
 
         def pick(explicit: str | None, name: str) -> str | None:
-            for value in (explicit, *(source.get(name) for source in sources)):
-                if value and value.strip():
-                    return _checked_text(name, value.strip())
-            return None
+            return sources.get(name, explicit)
 
         password = pick(password, "ELASTIC_PASSWORD")
         host = pick(host, "ELASTIC_HOST")
@@ -118,26 +112,6 @@ class Settings:
         if self.password is not None:
             return f"user {self.user!r}"
         return "no credentials"
-
-
-def _read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
-    if not Path(path).is_file():
-        return {}
-    return {key: value for key, value in dotenv_values(path).items() if value}
-
-
-def _checked_text(name: str, value: str) -> str:
-    """Any setting: text that UTF-8 can carry (an environment variable holding
-    bytes that are not UTF-8 arrives with surrogates). Never shows the value, which
-    may be a password."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ConfigError(
-            f"{name} is not valid UTF-8 text: set it again in .env or in the "
-            "environment"
-        ) from None
-    return value
 
 
 def _checked_host(host: str | None) -> str:
