@@ -291,10 +291,11 @@ def test_bake_with_github_actions_runs_the_integration_tests_on_elasticsearch(ba
     if not uses_github_actions(bake.answers):
         assert not (bake.project / ".github").exists()
         return
+    jobs = workflow_jobs(bake.project)
     if bake.answers["pset"] != "pset_x":
-        assert list(workflow_jobs(bake.project)) == ["test"]
+        assert "integration" not in jobs
         return
-    integration = workflow_jobs(bake.project)["integration"]
+    integration = jobs["integration"]
     service = integration["services"]["elasticsearch"]
 
     image = f"docker.elastic.co/elasticsearch/elasticsearch:{ELASTIC_STACK_VERSION}"
@@ -314,6 +315,28 @@ def test_bake_with_github_actions_runs_the_integration_tests_on_elasticsearch(ba
         "ELASTIC_PASSWORD": service["env"]["ELASTIC_PASSWORD"],
     }
     commands = [step.get("run", "") for step in integration["steps"]]
+    assert "python -m pytest --cov --cov-report=xml" in commands
+
+
+def test_bake_with_github_actions_runs_every_game_events_test_on_kafka_and_java(bake):
+    """Project 3's workflow: the Kafka and Spark tests run, against a real broker."""
+    if not uses_github_actions(bake.answers):
+        return
+    jobs = workflow_jobs(bake.project)
+    if bake.answers["pset"] != "game_events":
+        assert "engines" not in jobs
+        return
+    engines = jobs["engines"]
+    service = engines["services"]["kafka"]
+
+    assert service["image"].startswith("apache/kafka:4.")
+    assert service["ports"] == ["9092:9092"]
+    assert "--bootstrap-server localhost:9092" in " ".join(service["options"].split())
+    assert engines["env"] == {"KAFKA_BOOTSTRAP_SERVERS": "localhost:9092"}
+    java = [step for step in engines["steps"] if "setup-java" in step.get("uses", "")]
+    assert java[0]["with"]["java-version"] == "17"
+    commands = [step.get("run", "") for step in engines["steps"]]
+    assert "python -m pip install -e '.[test,spark]'" in commands
     assert "python -m pytest --cov --cov-report=xml" in commands
 
 
