@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from {{ cookiecutter.project_slug }}.errors import BrokerError
+from {{ cookiecutter.project_slug }}.errors import (
+    BrokerError,
+)
 
 FAST_HASH = 2**4  # scrypt's cost in tests: the same code, a thousandth of the work
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")

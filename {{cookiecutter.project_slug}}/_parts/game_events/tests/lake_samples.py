@@ -17,11 +17,23 @@ import duckdb
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from {{ cookiecutter.project_slug }}.event_log import SEALED
-from {{ cookiecutter.project_slug }}.events import encode, make_event
-from {{ cookiecutter.project_slug }}.lake import LANDED_AT, TABLES
-from {{ cookiecutter.project_slug }}.landing import LandingReport
-from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.event_log import (
+    SEALED,
+)
+from {{ cookiecutter.project_slug }}.events import (
+    encode,
+    make_event,
+)
+from {{ cookiecutter.project_slug }}.lake import (
+    LANDED_AT,
+    TABLES,
+)
+from {{ cookiecutter.project_slug }}.landing import (
+    LandingReport,
+)
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+)
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
 FIELDS: dict[str, dict[str, Any]] = {

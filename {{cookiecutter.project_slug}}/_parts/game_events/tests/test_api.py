@@ -11,8 +11,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from fakes import FAST_HASH, FakeBroker, logged_in
 
 from {{ cookiecutter.project_slug }}.api import make_app
-from {{ cookiecutter.project_slug }}.events import COMMON_FIELDS, TYPE_FIELDS
-from {{ cookiecutter.project_slug }}.players import CATALOG, START_GOLD, Game
+from {{ cookiecutter.project_slug }}.events import (
+    COMMON_FIELDS,
+    TYPE_FIELDS,
+)
+from {{ cookiecutter.project_slug }}.players import (
+    CATALOG,
+    START_GOLD,
+    Game,
+)
 
 PASSWORD = "secret-pw"
 

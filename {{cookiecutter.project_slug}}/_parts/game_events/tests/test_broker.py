@@ -10,12 +10,24 @@ from aiohttp.test_utils import TestClient, TestServer
 from fakes import FAST_HASH, KAFKA, consumed, decoded, logged_in, needs_kafka
 
 from {{ cookiecutter.project_slug }}.api import make_app
-from {{ cookiecutter.project_slug }}.broker import KafkaBroker, LocalBroker, open_broker
-from {{ cookiecutter.project_slug }}.errors import BrokerError
-from {{ cookiecutter.project_slug }}.event_log import sealed_segments
-from {{ cookiecutter.project_slug }}.events import make_event
+from {{ cookiecutter.project_slug }}.broker import (
+    KafkaBroker,
+    LocalBroker,
+    open_broker,
+)
+from {{ cookiecutter.project_slug }}.errors import (
+    BrokerError,
+)
+from {{ cookiecutter.project_slug }}.event_log import (
+    sealed_segments,
+)
+from {{ cookiecutter.project_slug }}.events import (
+    make_event,
+)
 from {{ cookiecutter.project_slug }}.players import Game
-from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+)
 
 
 def an_event(username: str | None = "ana") -> dict:

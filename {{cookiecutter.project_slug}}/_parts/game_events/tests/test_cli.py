@@ -10,9 +10,13 @@ import json
 import pytest
 
 from {{ cookiecutter.project_slug }} import __version__
-from {{ cookiecutter.project_slug }}.broker import LocalBroker
+from {{ cookiecutter.project_slug }}.broker import (
+    LocalBroker,
+)
 from {{ cookiecutter.project_slug }}.cli import main
-from {{ cookiecutter.project_slug }}.events import make_event
+from {{ cookiecutter.project_slug }}.events import (
+    make_event,
+)
 
 
 @pytest.fixture

@@ -98,7 +98,10 @@ def test_an_open_file_no_writer_named_is_left_alone(tmp_path: Path) -> None:
 CRASHING_WRITER = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from {{ cookiecutter.project_slug }}.event_log import EventLogWriter, OPEN
+from {{ cookiecutter.project_slug }}.event_log import (
+    EventLogWriter,
+    OPEN,
+)
 
 async def main(folder, lines):
     writer = EventLogWriter(folder)
@@ -142,7 +145,9 @@ MANY_WRITERS = """
 import asyncio, json, sys, uuid
 from pathlib import Path
 from {{ cookiecutter.project_slug }} import event_log
-from {{ cookiecutter.project_slug }}.event_log import EventLogWriter
+from {{ cookiecutter.project_slug }}.event_log import (
+    EventLogWriter,
+)
 
 event_log.MAX_BYTES = 4000
 

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from {{ cookiecutter.project_slug }}.events import COMMON_FIELDS, TYPE_FIELDS, encode, make_event, timestamp
+from {{ cookiecutter.project_slug }}.events import (
+    COMMON_FIELDS,
+    TYPE_FIELDS,
+    encode,
+    make_event,
+    timestamp,
+)
 
 COMMON = {
     "success": True,

@@ -20,7 +20,9 @@ from fakes import KAFKA, consumed, decoded, needs_kafka
 from kafka_proxy import KafkaProxy
 from test_serve import a_free_port, serving
 
-from {{ cookiecutter.project_slug }}.broker import KAFKA_TIMEOUT
+from {{ cookiecutter.project_slug }}.broker import (
+    KAFKA_TIMEOUT,
+)
 
 # Room on top of the broker's timeout for a slow machine: a bound, not a benchmark.
 SLACK = 20.0

@@ -9,8 +9,18 @@ from typing import Any
 import pytest
 from lake_samples import one_of_each, sample_event
 
-from {{ cookiecutter.project_slug }}.events import COMMON_FIELDS, TYPE_FIELDS, encode
-from {{ cookiecutter.project_slug }}.lake import FIELD_TYPES, TABLE_OF, TABLES, RawLine, parse_line
+from {{ cookiecutter.project_slug }}.events import (
+    COMMON_FIELDS,
+    TYPE_FIELDS,
+    encode,
+)
+from {{ cookiecutter.project_slug }}.lake import (
+    FIELD_TYPES,
+    TABLE_OF,
+    TABLES,
+    RawLine,
+    parse_line,
+)
 
 
 def parsed(raw: bytes, torn: bool = False) -> tuple[str, dict[str, Any]]:

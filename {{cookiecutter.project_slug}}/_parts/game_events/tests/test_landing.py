@@ -24,10 +24,16 @@ from lake_samples import (
 )
 
 from {{ cookiecutter.project_slug }} import landing
-from {{ cookiecutter.project_slug }}.errors import BrokerError, InputError, LandingError
+from {{ cookiecutter.project_slug }}.errors import (
+    BrokerError,
+    InputError,
+    LandingError,
+)
 from {{ cookiecutter.project_slug }}.events import encode
 from {{ cookiecutter.project_slug }}.landing import land
-from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+)
 
 needs_kafka = pytest.mark.skipif(
     not KAFKA, reason="needs KAFKA_BOOTSTRAP_SERVERS: a running Kafka broker"

@@ -6,7 +6,13 @@ import asyncio
 
 from fakes import FAST_HASH
 
-from {{ cookiecutter.project_slug }}.players import CATALOG, QUALITIES, START_GOLD, Game, Outcome
+from {{ cookiecutter.project_slug }}.players import (
+    CATALOG,
+    QUALITIES,
+    START_GOLD,
+    Game,
+    Outcome,
+)
 
 KINDS = sorted({kind for kind, _ in CATALOG})
 

@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 from lake_samples import make_settings, sample_event, write_events, write_segment
 
-from {{ cookiecutter.project_slug }}.errors import InputError
+from {{ cookiecutter.project_slug }}.errors import (
+    InputError,
+)
 from {{ cookiecutter.project_slug }}.landing import land
 from {{ cookiecutter.project_slug }}.query import run_query
-from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+)
 
 QUERIES = Path(__file__).resolve().parent.parent / "queries"
 

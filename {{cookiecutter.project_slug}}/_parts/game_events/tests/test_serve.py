@@ -18,7 +18,9 @@ from pathlib import Path
 from fakes import KAFKA, consumed, decoded, needs_kafka
 
 from {{ cookiecutter.project_slug }}.cli import main
-from {{ cookiecutter.project_slug }}.event_log import sealed_segments
+from {{ cookiecutter.project_slug }}.event_log import (
+    sealed_segments,
+)
 
 STARTED = "Serving on http://"
 

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.errors import ConfigError
-from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.errors import (
+    ConfigError,
+)
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+)
 
 
 def test_the_defaults(tmp_path):

@@ -28,17 +28,28 @@ from lake_samples import (
     write_segment,
 )
 
-from {{ cookiecutter.project_slug }}.errors import LandingError
+from {{ cookiecutter.project_slug }}.errors import (
+    LandingError,
+)
 from {{ cookiecutter.project_slug }}.events import encode
 from {{ cookiecutter.project_slug }}.lake import TABLES
-from {{ cookiecutter.project_slug }}.landing import LandingReport, land
-from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.landing import (
+    LandingReport,
+    land,
+)
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+)
 
 pytest.importorskip("pyspark", reason="needs pyspark: pip install -e '.[spark]'")
 from pyspark.sql import SparkSession
 
 from {{ cookiecutter.project_slug }} import spark_landing
-from {{ cookiecutter.project_slug }}.spark_landing import KAFKA_PACKAGE, land_with_spark, spark_session
+from {{ cookiecutter.project_slug }}.spark_landing import (
+    KAFKA_PACKAGE,
+    land_with_spark,
+    spark_session,
+)
 
 pytestmark = [
     pytest.mark.skipif(

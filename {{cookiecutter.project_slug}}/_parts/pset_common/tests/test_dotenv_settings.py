@@ -6,8 +6,14 @@ import os
 
 import pytest
 
-from {{ cookiecutter.project_slug }} import base_errors, errors
-from {{ cookiecutter.project_slug }}.dotenv_settings import SettingSources, checked_text
+from {{ cookiecutter.project_slug }} import (
+    base_errors,
+    errors,
+)
+from {{ cookiecutter.project_slug }}.dotenv_settings import (
+    SettingSources,
+    checked_text,
+)
 
 
 @pytest.fixture

@@ -10,8 +10,12 @@ import pytest
 from aiohttp import web
 from fake_elasticsearch import FakeElasticsearch, serving
 
-from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
-from {{ cookiecutter.project_slug }}.retry import RetryPolicy
+from {{ cookiecutter.project_slug }}.es_logger import (
+    ElasticLogger,
+)
+from {{ cookiecutter.project_slug }}.retry import (
+    RetryPolicy,
+)
 
 INDEX = "{{ cookiecutter.project_slug }}"
 USER = "elastic"

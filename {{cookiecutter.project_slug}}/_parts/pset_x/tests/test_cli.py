@@ -11,7 +11,9 @@ from conftest import INDEX, PASSWORD, printed_answer, stdin_of
 from fake_elasticsearch import delay, drop_after, status
 
 from {{ cookiecutter.project_slug }}.cli import main
-from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
+from {{ cookiecutter.project_slug }}.es_logger import (
+    ElasticLogger,
+)
 
 PROJECT = Path(__file__).resolve().parent.parent
 COMMAND = "python -m {{ cookiecutter.project_slug }}"

@@ -18,8 +18,13 @@ from {{ cookiecutter.project_slug }}.es_logger import (
     ElasticLogger,
     Response,
 )
-from {{ cookiecutter.project_slug }}.log_event import LogEvent
-from {{ cookiecutter.project_slug }}.retry import Retrier, RetryPolicy
+from {{ cookiecutter.project_slug }}.log_event import (
+    LogEvent,
+)
+from {{ cookiecutter.project_slug }}.retry import (
+    Retrier,
+    RetryPolicy,
+)
 
 
 def call(logger, method, *args):

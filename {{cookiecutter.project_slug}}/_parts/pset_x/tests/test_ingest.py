@@ -14,14 +14,21 @@ from {{ cookiecutter.project_slug }}.errors import (
     AuthError,
     ConnectionFailed,
 )
-from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
+from {{ cookiecutter.project_slug }}.es_logger import (
+    ElasticLogger,
+)
 from {{ cookiecutter.project_slug }}.ingest import Ingester
 from {{ cookiecutter.project_slug }}.log_event import (
     EventFactory,
     LogEvent,
 )
-from {{ cookiecutter.project_slug }}.retry import Retrier, RetryPolicy
-from {{ cookiecutter.project_slug }}.task_engine import TaskEngine
+from {{ cookiecutter.project_slug }}.retry import (
+    Retrier,
+    RetryPolicy,
+)
+from {{ cookiecutter.project_slug }}.task_engine import (
+    TaskEngine,
+)
 
 # Short waits, and patience (seconds without any success) far beyond what about 40%
 # of failing requests can exhaust: any loss seen here is a bug, not bad luck.

@@ -32,8 +32,12 @@ import pytest
 from conftest import INDEX, printed_answer, stdin_of
 
 from {{ cookiecutter.project_slug }}.cli import main
-from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
-from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.es_logger import (
+    ElasticLogger,
+)
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+)
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIELDS = set(ElasticLogger.schema["mappings"]["properties"])

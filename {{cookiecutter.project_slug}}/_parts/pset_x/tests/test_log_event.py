@@ -10,7 +10,9 @@ from collections import Counter
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
+from {{ cookiecutter.project_slug }}.es_logger import (
+    ElasticLogger,
+)
 from {{ cookiecutter.project_slug }}.log_event import (
     FIELDS,
     MAPPINGS,

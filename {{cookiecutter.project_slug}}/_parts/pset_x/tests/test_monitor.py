@@ -1,7 +1,11 @@
 """The mapping check of `info`: what differs from the event mapping, field by field."""
 
-from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
-from {{ cookiecutter.project_slug }}.monitor import mapping_differences
+from {{ cookiecutter.project_slug }}.es_logger import (
+    ElasticLogger,
+)
+from {{ cookiecutter.project_slug }}.monitor import (
+    mapping_differences,
+)
 
 EXPECTED = ElasticLogger.schema["mappings"]
 

@@ -11,8 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from {{ cookiecutter.project_slug }}.cli import main
-from {{ cookiecutter.project_slug }}.errors import ConfigError
-from {{ cookiecutter.project_slug }}.settings import Settings
+from {{ cookiecutter.project_slug }}.errors import (
+    ConfigError,
+)
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+)
 
 # Bounded, to keep the suite fast; no example database, so nothing is written to disk.
 RANDOM_RUNS = settings(

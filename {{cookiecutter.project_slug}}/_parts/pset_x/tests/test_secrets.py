@@ -17,8 +17,12 @@ from conftest import PASSWORD, USER, Impostor, stdin_of
 from fake_elasticsearch import API_KEY, FakeElasticsearch, serving
 
 from {{ cookiecutter.project_slug }}.cli import main
-from {{ cookiecutter.project_slug }}.errors import PsetError
-from {{ cookiecutter.project_slug }}.es_logger import ElasticLogger
+from {{ cookiecutter.project_slug }}.errors import (
+    PsetError,
+)
+from {{ cookiecutter.project_slug }}.es_logger import (
+    ElasticLogger,
+)
 
 WRONG_KEY = base64.b64encode(b"wrong-id:wrong-secret-half").decode()
 

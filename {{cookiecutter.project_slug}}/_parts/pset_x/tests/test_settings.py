@@ -5,8 +5,13 @@ import os
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.errors import ConfigError
-from {{ cookiecutter.project_slug }}.settings import INDEX_RULE, Settings
+from {{ cookiecutter.project_slug }}.errors import (
+    ConfigError,
+)
+from {{ cookiecutter.project_slug }}.settings import (
+    INDEX_RULE,
+    Settings,
+)
 
 HOST = "https://cluster.example.com:443"
 
