@@ -170,8 +170,15 @@ def stream_lands_new_events_until_ctrl_c(
     assert len(lake_rows(settings.lake_dir, "visits")) == 4
 
 
-async def produce(settings: Settings, values: list[bytes], partitions: int = 2) -> None:
-    """Create the settings' topic if needed and send values to it."""
+async def produce(
+    settings: Settings,
+    values: list[bytes],
+    partitions: int = 2,
+    aborted: list[bytes] | None = None,
+) -> None:
+    """Create the settings' topic if needed and send values to it; then `aborted`
+    in a transaction that is aborted, as `serve` does with the events of actions it
+    answered 503."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
@@ -180,13 +187,22 @@ async def produce(settings: Settings, values: list[bytes], partitions: int = 2) 
             await admin.create_topics([topic])
     finally:
         await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        transactional_id=f"test-{uuid.uuid4().hex}",
+    )
     await producer.start()
     try:
-        for number, value in enumerate(values):
-            await producer.send_and_wait(
-                settings.kafka_topic, value, partition=number % partitions
-            )
+        for sent, transaction_ends in [
+            (values, producer.commit_transaction),
+            (aborted or [], producer.abort_transaction),
+        ]:
+            await producer.begin_transaction()
+            for number, value in enumerate(sent):
+                await producer.send_and_wait(
+                    settings.kafka_topic, value, partition=number % partitions
+                )
+            await transaction_ends()
     finally:
         await producer.stop()
 

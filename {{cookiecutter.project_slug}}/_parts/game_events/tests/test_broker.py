@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -9,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from fakes import FAST_HASH, KAFKA, consumed, decoded, logged_in, needs_kafka
 
+from {{ cookiecutter.project_slug }} import broker as brokers
 from {{ cookiecutter.project_slug }}.api import make_app
 from {{ cookiecutter.project_slug }}.broker import (
     KafkaBroker,
@@ -89,6 +91,57 @@ async def test_kafka_acknowledges_each_event_keyed_by_username():
     records = await consumed(topic)
     assert decoded(records) == events
     assert [record.key for record in records] == [b"ana", None]
+
+
+@needs_kafka
+async def test_events_sent_together_are_each_committed_once():
+    topic = f"test-{uuid.uuid4().hex[:8]}"
+    broker = KafkaBroker(KAFKA, topic)
+    await broker.start()
+    events = [an_event(f"player-{number}") for number in range(300)]
+    try:
+        await asyncio.gather(*(broker.send(event) for event in events))
+    finally:
+        await broker.close()
+    assert sorted(decoded(await consumed(topic)), key=str) == sorted(events, key=str)
+
+
+@needs_kafka
+async def test_a_refused_event_takes_its_transaction_down_and_the_next_goes_on():
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = f"test-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        small = NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "2000"})
+        await admin.create_topics([small])
+    finally:
+        await admin.close()
+    broker = KafkaBroker(KAFKA, topic)
+    await broker.start()
+    too_big = {**an_event("big"), "user_agent": "x" * 5000}
+    try:
+        sent = await asyncio.gather(
+            broker.send(an_event("beside")),
+            broker.send(too_big),
+            return_exceptions=True,
+        )
+        await broker.send(an_event("after"))
+    finally:
+        await broker.close()
+    assert [type(outcome) for outcome in sent] == [BrokerError, BrokerError]
+    assert [e["username"] for e in decoded(await consumed(topic))] == ["after"]
+
+
+async def test_kafka_without_transactions_fails_at_start(monkeypatch):
+    class NoCoordinator:
+        async def begin_transaction(self) -> None:
+            await asyncio.Event().wait()  # as aiokafka waits for a coordinator
+
+    monkeypatch.setattr(brokers, "KAFKA_TIMEOUT", 0.1)
+    with pytest.raises(BrokerError, match=r"replication\.factor=1"):
+        await brokers._check_transactions(NoCoordinator(), "k:9092")
 
 
 async def test_with_the_local_log_each_answered_action_is_one_line(tmp_path):

@@ -189,7 +189,8 @@ def test_landing_from_kafka_lands_each_message_once(tmp_path: Path) -> None:
     settings = kafka_settings(tmp_path)
     events = one_of_each()
     values = [encode(event) for event in events]
-    asyncio.run(produce(settings, [*values, values[0], b"not json"]))
+    refused = [encode(sample_event("purchase"))]
+    asyncio.run(produce(settings, [*values, values[0], b"not json"], aborted=refused))
 
     first = land(settings, progress=None)
     again = land(settings, progress=None)

@@ -166,7 +166,8 @@ def test_spark_lands_from_kafka_like_duckdb(
     duckdb_lake = kafka_settings(tmp_path)
     spark_lake = replace(duckdb_lake, lake_dir=tmp_path / "spark-lake")
     values = [encode(event) for event in one_of_each()]
-    asyncio.run(produce(duckdb_lake, [*values, values[0], b"[]"]))
+    refused = [encode(sample_event("purchase"))]
+    asyncio.run(produce(duckdb_lake, [*values, values[0], b"[]"], aborted=refused))
 
     by_duckdb = land(duckdb_lake, progress=None)
     by_spark = spark_land(spark, spark_lake)
@@ -175,6 +176,7 @@ def test_spark_lands_from_kafka_like_duckdb(
     restarted = spark_land(spark, spark_lake)
 
     assert by_spark == by_duckdb
+    assert sum(by_spark.landed.values()) == len(values)  # not the aborted one
     assert (restarted.landed["visits"], sum(restarted.landed.values())) == (1, 1)
     for table in TABLES:
         if table != "visits":

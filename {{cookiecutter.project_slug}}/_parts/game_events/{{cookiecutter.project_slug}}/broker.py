@@ -1,15 +1,18 @@
 """Where events go: Kafka, or the local event log, behind one small interface.
 
-`send` returns only once the event is safe (written to the log, or acknowledged by
-every in-sync Kafka replica), so the API can answer as soon as it returns.
+`send` returns only once the event is safe (written to the log, or committed to
+Kafka with every in-sync replica's acknowledgement), so the API can answer as soon
+as it returns; when it raises, the event will never be read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+import uuid
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +30,9 @@ log = logging.getLogger(__name__)
 # How long a send may wait for Kafka's acknowledgement before the player is
 # answered 503, and closing for the last events to go out.
 KAFKA_TIMEOUT = 10.0  # seconds
+# How long Kafka keeps a transaction open that its server left (a crash) before it
+# aborts it; until then readers of committed events wait at it.
+TRANSACTION_TIMEOUT = 3 * KAFKA_TIMEOUT
 # A topic the broker creates: one partition keeps all events in one order; each on
 # up to three brokers, so that acks=all means on three machines where there are.
 TOPIC_PARTITIONS = 1
@@ -45,10 +51,16 @@ class Broker(Protocol):
         """Flush what is pending and let go of the connection or file."""
 
 
-def open_broker(settings: Settings) -> Broker:
-    """Kafka if KAFKA_BOOTSTRAP_SERVERS is set, else the local event log."""
+def open_broker(settings: Settings, instance: str | None = None) -> Broker:
+    """Kafka if KAFKA_BOOTSTRAP_SERVERS is set, else the local event log.
+
+    `instance` names this server among those sending to the same Kafka (host and
+    port, say): one that restarts under the same name takes over its transactions.
+    """
     if settings.kafka_bootstrap_servers:
-        return KafkaBroker(settings.kafka_bootstrap_servers, settings.kafka_topic)
+        return KafkaBroker(
+            settings.kafka_bootstrap_servers, settings.kafka_topic, instance
+        )
     return LocalBroker(settings.events_dir)
 
 
@@ -81,69 +93,243 @@ class LocalBroker:
 
 
 class KafkaBroker:
-    """An idempotent Kafka producer that waits for every in-sync replica (acks=all):
-    an acknowledged event is on all of them, and a retried send is never stored
-    twice."""
+    """A transactional Kafka producer (acks=all, idempotent): an event counts only
+    once its transaction is committed, and readers of the lake read committed
+    events only (isolation level read_committed).
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    Events arriving together share one transaction (a group commit), so a
+    transaction costs its round trips once per batch, not once per action. A batch
+    not acknowledged within KAFKA_TIMEOUT is aborted: its actions are answered 503
+    and their events, even those Kafka stores once it is back, are never read.
+    """
+
+    def __init__(
+        self, bootstrap_servers: str, topic: str, instance: str | None = None
+    ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
+        # One transactional id per server: a restarted server fences its former
+        # self and aborts what it left open, instead of waiting for the timeout.
+        self.transactional_id = f"{topic}-api-{instance or uuid.uuid4().hex}"
         self._producer: AIOKafkaProducer | None = None
+        self._waiting: list[_Pending] = []
+        self._arrived = asyncio.Event()
+        self._committer: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def start(self) -> None:
         """Connect, creating the topic if the cluster does not have it yet."""
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            request_timeout_ms=int(KAFKA_TIMEOUT * 1000),
-        )
         try:
             # aiokafka logs each failed attempt; the BrokerError says it once.
             with _silenced("aiokafka"):
                 await _ensure_topic(self.bootstrap_servers, self.topic)
-                await producer.start()
+                self._producer = await self._started_producer()
         except KafkaError:
-            await producer.stop()
             raise BrokerError(
                 f"cannot reach Kafka at {self.bootstrap_servers}: start the broker, "
                 "or fix KAFKA_BOOTSTRAP_SERVERS (empty: the local event log)"
             ) from None
-        self._producer = producer
+        self._committer = asyncio.create_task(self._commit_batches())
+        self._committer.add_done_callback(_report_failure)
 
     async def send(self, event: dict[str, Any]) -> None:
-        if self._producer is None:
-            raise BrokerError("the Kafka producer is not started")
+        if self._committer is None or self._closed:
+            raise BrokerError("the Kafka producer is not running")
         username = event["username"]
+        pending = _Pending(
+            encode(event),
+            None if username is None else username.encode(),
+            asyncio.get_running_loop().time() + KAFKA_TIMEOUT,
+        )
+        self._waiting.append(pending)
+        self._arrived.set()
         try:
-            # aiokafka retries a broker that went away for as long as it is away;
-            # the player should not wait that long. After a timeout the event may
-            # still reach Kafka later: 503 says the action was not applied.
-            async with asyncio.timeout(KAFKA_TIMEOUT):
-                await self._producer.send_and_wait(
-                    self.topic,
-                    value=encode(event),
-                    key=None if username is None else username.encode(),
-                )
+            async with asyncio.timeout_at(pending.deadline):
+                await asyncio.shield(pending.outcome)
         except TimeoutError:
-            raise BrokerError(
-                f"Kafka did not acknowledge the event within {KAFKA_TIMEOUT:g} s"
-            ) from None
-        except KafkaError as error:
-            raise BrokerError(f"Kafka refused the event: {error}") from None
+            if not pending.taken:  # still waiting for a transaction: never sent
+                raise _timed_out() from None
+            # In a transaction: the committer settles it by the same deadline;
+            # the bound is for a committer that died.
+            try:
+                async with asyncio.timeout(KAFKA_TIMEOUT):
+                    await asyncio.shield(pending.outcome)
+            except TimeoutError:
+                raise _timed_out() from None
+        finally:
+            if not pending.taken:
+                self._waiting.remove(pending)
 
     async def close(self) -> None:
-        if self._producer is None:
+        if self._committer is None or self._closed:
             return
-        producer, self._producer = self._producer, None
+        self._closed = True
+        self._arrived.set()
         try:
             async with asyncio.timeout(KAFKA_TIMEOUT):
-                await producer.stop()  # sends what is still batched
+                await self._committer  # the last batch, committed or aborted
+                if self._producer is not None:
+                    await self._producer.stop()
         except TimeoutError:
-            # Only events whose senders gave up (503) can still be pending here.
+            # Only an abort can be pending: Kafka completes it once it is back.
+            log.warning("Kafka is unreachable: closed with a transaction open")
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            transactional_id=self.transactional_id,
+            transaction_timeout_ms=int(TRANSACTION_TIMEOUT * 1000),
+            request_timeout_ms=int(KAFKA_TIMEOUT * 1000),
+        )
+        try:
+            await producer.start()
+            await _check_transactions(producer, self.bootstrap_servers)
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
+    async def _commit_batches(self) -> None:
+        """One transaction at a time, each with every event waiting when it
+        begins, until the broker is closed."""
+        while not self._closed or self._waiting:
+            await self._arrived.wait()
+            self._arrived.clear()
+            batch, self._waiting = self._waiting, []
+            if batch:
+                for pending in batch:
+                    pending.taken = True
+                await self._transact(batch)
+
+    async def _transact(self, batch: list[_Pending]) -> None:
+        """Commit `batch` in one transaction, or abort it; settle each outcome by
+        the batch's earliest deadline."""
+        deadline = batch[0].deadline
+        in_transaction = False
+        try:
+            async with asyncio.timeout_at(deadline):
+                if self._producer is None:  # the last one failed: a new one
+                    self._producer = await self._started_producer()
+                producer = self._producer
+                await producer.begin_transaction()
+                in_transaction = True
+                deliveries = [
+                    await producer.send(
+                        self.topic, value=pending.value, key=pending.key
+                    )
+                    for pending in batch
+                ]
+                await asyncio.wait(deliveries)  # unlike gather, cancels none
+            for delivery in deliveries:
+                delivery.result()
+        except TimeoutError:
+            _settle(batch, _timed_out())
+            if in_transaction:
+                # Kafka may store the events once it is back, then the abort
+                # marker: no reader of committed events sees them.
+                await self._end(producer.abort_transaction())
+        except KafkaError as error:
+            _settle(batch, BrokerError(f"Kafka refused the events: {error}"))
+            await self._discard_producer()
+        except BrokerError as error:
+            _settle(batch, error)
+        else:
+            await self._commit(batch, deadline)
+
+    async def _commit(self, batch: list[_Pending], deadline: float) -> None:
+        assert self._producer is not None
+        commit = asyncio.ensure_future(self._producer.commit_transaction())
+        remaining = deadline - asyncio.get_running_loop().time()
+        await asyncio.wait([commit], timeout=max(remaining, 0))
+        if not commit.done():
+            # Kafka went away between its acknowledgements and the commit's
+            # answer: the one case where a 503 may still be committed later.
             log.warning(
-                "Kafka is unreachable: closed without its last acknowledgements"
+                "Kafka went away while committing %d events, answered 503: they "
+                "are read if the commit completes once Kafka is back",
+                len(batch),
             )
+            _settle(batch, _timed_out())
+        elif commit.exception() is not None:
+            _settle(
+                batch, BrokerError(f"Kafka refused the commit: {commit.exception()}")
+            )
+        else:
+            _settle(batch, None)
+        await self._end(commit)
+
+    async def _end(self, ending: Awaitable[None]) -> None:
+        """Wait for a commit or abort, however long Kafka is away: the next
+        transaction cannot begin before it."""
+        try:
+            await ending
+        except KafkaError:
+            await self._discard_producer()
+
+    async def _discard_producer(self) -> None:
+        """Let go of a producer that failed: the next batch starts a new one,
+        whose start aborts what this one left open, with fresh sequence numbers
+        (aiokafka does not reset them after a refused batch)."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            async with asyncio.timeout(KAFKA_TIMEOUT):
+                await producer.stop()
+        except (TimeoutError, KafkaError) as error:
+            log.warning("closing a failed Kafka producer: %r", error)
+
+
+@dataclass(eq=False)
+class _Pending:
+    """An event waiting for its transaction, and how that ended for it."""
+
+    value: bytes
+    key: bytes | None
+    deadline: float  # event loop time
+    taken: bool = False  # in a transaction (or settled): send no longer removes it
+    outcome: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+def _settle(batch: list[_Pending], error: BrokerError | None) -> None:
+    for pending in batch:
+        if pending.outcome.done():
+            continue
+        if error is None:
+            pending.outcome.set_result(None)
+        else:
+            pending.outcome.set_exception(error)
+            pending.outcome.exception()  # retrieved: a sender may have gone
+
+
+def _report_failure(committer: asyncio.Task[None]) -> None:
+    if not committer.cancelled() and committer.exception() is not None:
+        log.error("the Kafka committer failed", exc_info=committer.exception())
+
+
+def _timed_out() -> BrokerError:
+    return BrokerError(
+        f"Kafka did not acknowledge the event within {KAFKA_TIMEOUT:g} s"
+    )
+
+
+async def _check_transactions(producer: AIOKafkaProducer, servers: str) -> None:
+    """Begin and abort an empty transaction, so that a cluster without a
+    transaction coordinator fails `serve` at start, not every action."""
+    try:
+        async with asyncio.timeout(KAFKA_TIMEOUT):
+            await producer.begin_transaction()
+    except TimeoutError:
+        raise BrokerError(
+            f"Kafka at {servers} offers no transactions: on a single broker set "
+            "transaction.state.log.replication.factor=1 and "
+            "transaction.state.log.min.isr=1"
+        ) from None
+    await producer.abort_transaction()  # nothing was sent: no request to Kafka
 
 
 async def _ensure_topic(bootstrap_servers: str, topic: str) -> None:

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -66,7 +67,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     """Serve until SIGINT or SIGTERM, then drain: the runner stops taking requests
     and waits for those in flight (their events sent), then the broker is closed,
     which flushes and seals what it holds."""
-    broker = open_broker(settings)
+    broker = open_broker(settings, f"{socket.gethostname()}:{port}")
     await broker.start()  # a broker that cannot be reached fails before the port opens
     try:
         runner = web.AppRunner(make_app(broker))

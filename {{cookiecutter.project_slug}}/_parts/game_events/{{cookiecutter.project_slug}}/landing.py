@@ -334,6 +334,8 @@ class KafkaSource:
             # Offsets the broker no longer holds (past retention) restart at the
             # oldest it has, not at the newest.
             auto_offset_reset="earliest",
+            # Events of aborted transactions are those of actions answered 503.
+            isolation_level="read_committed",
         )
         # The consumer knows partitions only of topics it subscribed to, and this one
         # assigns itself partitions instead: the admin client tells it which.

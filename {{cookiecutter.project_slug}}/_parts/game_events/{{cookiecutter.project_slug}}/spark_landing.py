@@ -186,6 +186,8 @@ def _lines(spark: SparkSession, settings: Settings) -> tuple[DataFrame, str]:
             .option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers)
             .option("subscribe", settings.kafka_topic)
             .option("startingOffsets", "earliest")
+            # Events of aborted transactions are those of actions answered 503.
+            .option("kafka.isolation.level", "read_committed")
             # Offsets past the topic's retention are gone either way; the DuckDB
             # engine goes on from the oldest left, and so does this.
             .option("failOnDataLoss", "false")
