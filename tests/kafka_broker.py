@@ -14,13 +14,12 @@ import asyncio
 import base64
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from maven_engine import TAIL_LINES, MavenEngine, log_lines, stop
+from ports import accepts_connections, free_ports
 
 
 class BrokerError(RuntimeError):
@@ -87,7 +87,9 @@ def running_broker(
     java = ENGINE.build()
     home = Path(tempfile.mkdtemp(prefix="kafka-", dir=workdir))
     try:
-        client_port, controller_port = _free_ports(2)
+        # The controller's port goes into controller.quorum.voters before the
+        # broker starts, so the system cannot pick it at bind time.
+        client_port, controller_port = free_ports(2)
         config = home / "server.properties"
         _write_config(config, home / "data", client_port, controller_port)
         _format_storage(java, config)
@@ -107,19 +109,6 @@ def running_broker(
             stop(process, STOP_TIMEOUT)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct ports that nothing listens on now, on 127.0.0.1.
-
-    The controller's port goes into controller.quorum.voters before the broker
-    starts, so the system cannot pick it at bind time.
-    """
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
 def _write_config(
@@ -195,16 +184,6 @@ def _wait_until_ready(broker: RunningBroker, timeout: float) -> None:
         f"Kafka was not ready within {timeout:.0f} s;"
         f" its log says:\n{_tail(broker.log)}"
     )
-
-
-def accepts_connections(address: str) -> bool:
-    """Whether something listens at a host:port address."""
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 async def _lists_itself(address: str) -> bool:

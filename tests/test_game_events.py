@@ -7,14 +7,13 @@ the one both tests use, and Spark runs in local mode on the same Java.
 """
 
 import signal
-import socket
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from conftest import make_venv, run, without_cluster_settings
+from ports import free_ports, wait_until_listening
 
 PLAYERS = 20
 ACTIONS = 5_000
@@ -54,24 +53,6 @@ def test_baked_suite_runs_its_kafka_and_spark_tests(game_events, kafka):
     assert "skipped" not in last, tests.stdout
 
 
-def a_free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + SERVE_TIMEOUT
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "serve exited before it listened"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"serve did not listen on port {port} within {SERVE_TIMEOUT:.0f} s")
-
-
 def answered(load_report: str) -> int:
     """The requests the load generator got an answer to, from its `Status` lines."""
     return sum(
@@ -102,7 +83,7 @@ def test_every_answered_action_lands_once_through_kafka_with_spark_and_duckdb(
         "KAFKA_TOPIC": f"game-{uuid.uuid4().hex[:8]}",
         "EVENTS_DIR": str(tmp_path / "events"),
     }
-    port = a_free_port()
+    port = free_ports(1)[0]
     # A file, not a pipe: serve logs every request, and a full pipe would stall it.
     server_log = tmp_path / "serve.log"
     with server_log.open("wb") as log:
@@ -114,7 +95,7 @@ def test_every_answered_action_lands_once_through_kafka_with_spark_and_duckdb(
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for_port(port, server)
+        wait_until_listening(f"127.0.0.1:{port}", server, SERVE_TIMEOUT, server_log)
         load = run(
             [
                 *(python, "-m", slug, "load", "--url", f"http://127.0.0.1:{port}"),

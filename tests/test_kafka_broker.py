@@ -7,6 +7,7 @@ import kafka_broker
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from ports import accepts_connections, free_ports
 
 MESSAGES = [f"event {n}".encode() for n in range(100)]
 
@@ -79,17 +80,17 @@ def test_broker_keeps_data_in_its_folder_and_stops_on_exit(tmp_path):
         partition = broker.data / "harness-data-0"
         assert any(path.stat().st_size > 0 for path in partition.glob("*.log"))
     assert broker.process.returncode in {0, 143}  # it closed itself, nothing killed it
-    assert not kafka_broker.accepts_connections(broker.bootstrap_servers)
+    assert not accepts_connections(broker.bootstrap_servers)
     assert not broker.home.exists()
 
 
 def test_broker_that_cannot_start_says_why(monkeypatch, tmp_path):
     kafka_broker.ENGINE.require_available()
     with socket.create_server(("127.0.0.1", 0)) as taken:
-        client_port = kafka_broker._free_ports(1)[0]
+        client_port = free_ports(1)[0]
         controller_port = taken.getsockname()[1]
         monkeypatch.setattr(
-            kafka_broker, "_free_ports", lambda count: [client_port, controller_port]
+            kafka_broker, "free_ports", lambda count: [client_port, controller_port]
         )
         with (
             pytest.raises(kafka_broker.BrokerError, match="Address already in use"),
