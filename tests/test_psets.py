@@ -6,11 +6,23 @@ bakes to each other.
 """
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import CONTEXT, PARTS, PSETS, expected_files, files_in, pset_files, run
 
 PSET_CHOICES = CONTEXT["pset"]
+# What each pset writes into the project folder when it runs with its default
+# settings, as files it might write there; a pset that writes nothing is absent.
+RUNTIME_OUTPUT = {
+    "game_events": [
+        "events/20260101T000000000000Z-0a1b2c3d.jsonl",
+        "lake/purchases/20260101T000000000000Z-0a1b2c3d.parquet",
+        "lake/_state/event_log.json",
+        "lake/_checkpoints/event_log/commits/0",
+    ],
+}
 
 
 def test_every_pset_choice_has_an_entry_and_every_part_a_pset():
@@ -94,3 +106,31 @@ def test_bake_of_each_pset_prints_its_own_first_steps(cookies, capfd, pset):
     slug = result.context["project_slug"]
     for step in PSETS[pset]["first_steps"]:
         assert f"  {step.format(slug=slug)}\n" in out
+
+
+def ignored_by_git(project: Path, paths: list[str]) -> set[str]:
+    """Which of the paths the project's .gitignore ignores, as git decides it."""
+    check = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        input="\n".join(paths),
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode in {0, 1}, check.stderr  # 1: none of them is ignored
+    return set(check.stdout.splitlines())
+
+
+@pytest.mark.parametrize("pset", PSET_CHOICES)
+def test_bake_of_each_pset_ignores_what_it_writes_when_it_runs(bake_once, pset):
+    result = bake_once({"pset": pset})
+    assert result.exit_code == 0, result.exception
+    project = result.project_path
+    own = RUNTIME_OUTPUT.get(pset, [])
+    others = [
+        path for name, paths in RUNTIME_OUTPUT.items() if name != pset for path in paths
+    ]
+
+    assert ignored_by_git(project, own + others) == set(own)
+    assert ignored_by_git(project, sorted(files_in(project))) == set()

@@ -1,7 +1,9 @@
 """Whatever a person types as a name or description gives a valid project.
 
 Quotes, backslashes, accents, emoji and Jinja's own braces must reach TOML, YAML,
-JSON and Markdown exactly as typed, without breaking any file.
+JSON and Markdown exactly as typed, without breaking any file; a long name must
+still give code that passes ruff. Every pset of cookiecutter.json's `_psets` is
+baked with such answers.
 """
 
 import json
@@ -9,12 +11,15 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import SPECIAL, as_typed, ruff_passes, run
+from conftest import PSETS, SPECIAL, as_typed, ruff_passes, run
+
+LONG_NAME = "Pset 12: Streaming Web Logs into Elasticsearch"
 
 
-@pytest.fixture(scope="module")
-def special(bake_once):
-    result = bake_once({name: as_typed(text) for name, text in SPECIAL.items()})
+@pytest.fixture(scope="module", params=list(PSETS))
+def special(request, bake_once):
+    typed = {name: as_typed(text) for name, text in SPECIAL.items()}
+    result = bake_once({"pset": request.param, **typed})
     assert result.exit_code == 0, result.exception
     return result
 
@@ -58,6 +63,10 @@ def test_bake_with_special_chars_compiles_every_python_file(special):
         compile(path.read_text(encoding="utf-8"), str(path), "exec")
 
 
+def test_bake_with_special_chars_passes_ruff(special):
+    ruff_passes([special.project_path], cwd=special.project_path)
+
+
 def test_bake_with_special_chars_commits_as_the_typed_author(special):
     log = run(["git", "log", "--format=%an%n%ae%n%s"], cwd=special.project_path)
 
@@ -66,10 +75,10 @@ def test_bake_with_special_chars_commits_as_the_typed_author(special):
     assert subject == f"Start {SPECIAL['project_name']} from the yopy template"
 
 
-def test_bake_with_a_long_name_passes_ruff(bake_once):
+@pytest.mark.parametrize("pset", list(PSETS))
+def test_bake_with_a_long_name_passes_ruff(bake_once, pset):
     """The slug lands in imports and test lines: a long one must still fit in 88."""
-    name = "Pset 12: Streaming Web Logs into Elasticsearch"
-    result = bake_once({"project_name": name})
+    result = bake_once({"pset": pset, "project_name": LONG_NAME})
     assert result.exit_code == 0, result.exception
     assert len(result.context["project_slug"]) == 45
 

@@ -116,8 +116,12 @@ class KafkaProxy:
         self._connections |= {client_writer, broker_writer}
         asked: dict[bytes, int] = {}  # correlation id -> Metadata version
         pumps = [
-            asyncio.ensure_future(self._requests(client_reader, broker_writer, asked)),
-            asyncio.ensure_future(self._answers(broker_reader, client_writer, asked)),
+            asyncio.ensure_future(
+                self._forward(client_reader, broker_writer, asked, to_broker=True)
+            ),
+            asyncio.ensure_future(
+                self._forward(broker_reader, client_writer, asked, to_broker=False)
+            ),
         ]
         try:
             # Either side closing ends the connection, as it would without us.
@@ -130,29 +134,23 @@ class KafkaProxy:
                 writer.transport.abort()
                 self._connections.discard(writer)
 
-    async def _requests(
+    async def _forward(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         asked: dict[bytes, int],
+        *,
+        to_broker: bool,
     ) -> None:
+        """Frames one way until that side closes: requests to the broker, noting in
+        `asked` those for Metadata, or answers to the client, those rewritten."""
         while (payload := await read_frame(reader)) is not None:
-            # Every request header starts api_key (2 bytes), api_version (2),
-            # correlation_id (4).
-            if int.from_bytes(payload[:2], "big") == METADATA:
-                asked[payload[4:8]] = int.from_bytes(payload[2:4], "big")
-            writer.write(len(payload).to_bytes(4, "big") + payload)
-            await writer.drain()
-
-    async def _answers(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        asked: dict[bytes, int],
-    ) -> None:
-        while (payload := await read_frame(reader)) is not None:
-            correlation = payload[:4]
-            if correlation in asked:
+            if to_broker:
+                # Every request header starts api_key (2 bytes), api_version (2),
+                # correlation_id (4).
+                if int.from_bytes(payload[:2], "big") == METADATA:
+                    asked[payload[4:8]] = int.from_bytes(payload[2:4], "big")
+            elif (correlation := payload[:4]) in asked:
                 payload = correlation + await self._rewritten(
                     ANSWERS[asked.pop(correlation)], payload[4:]
                 )

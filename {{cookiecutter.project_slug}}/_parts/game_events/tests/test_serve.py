@@ -22,6 +22,7 @@ from {{ cookiecutter.project_slug }}.event_log import (
     sealed_segments,
 )
 
+PACKAGE = "{{ cookiecutter.project_slug }}"
 STARTED = "Serving on http://"
 
 
@@ -29,6 +30,11 @@ def a_free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def serve_command(port: int) -> list[str]:
+    """`python -m <package> serve` on the port, in this interpreter."""
+    return [sys.executable, "-m", PACKAGE, "serve", "--port", str(port)]
 
 
 def environment(events: Path, **more: str) -> dict[str, str]:
@@ -40,9 +46,8 @@ def environment(events: Path, **more: str) -> dict[str, str]:
 def serving(events: Path, port: int, **env: str) -> Iterator[subprocess.Popen[str]]:
     """`serve` in a subprocess, up once its first line says so; stopped by SIGINT,
     the way Ctrl-C stops it."""
-    command = [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve", "--port", str(port)]
     with subprocess.Popen(
-        command,
+        serve_command(port),
         env=environment(events, **env),
         cwd=events.parent,
         stdout=subprocess.PIPE,
@@ -100,7 +105,7 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_1(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve", "--port", str(port)],
+            serve_command(port),
             env=environment(tmp_path / "events"),
             capture_output=True,
             text=True,
@@ -114,7 +119,7 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_1(tmp_path):
 def test_serve_with_kafka_unreachable_is_one_line_and_exit_1(tmp_path):
     env = environment(tmp_path / "events", KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1")
     done = subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve", "--port", str(a_free_port())],
+        serve_command(a_free_port()),
         env=env,
         capture_output=True,
         text=True,

@@ -186,13 +186,13 @@ def test_spark_lands_from_kafka_like_duckdb(
 
 
 def test_a_spark_failure_is_told_by_its_python_line() -> None:
+    missing = f"ModuleNotFoundError: No module named '{spark_landing.__package__}'"
     failure = Exception(
         "An exception was raised by the Python Proxy. Return Message: Traceback\n"
         '  File "worker.py", line 3, in <module>\n'
-        "ModuleNotFoundError: No module named '{{ cookiecutter.project_slug }}'\n"
+        f"{missing}\n"
         "\tat org.apache.spark.sql.execution.python.PythonRunner(X.scala:1)"
     )
-    line = spark_landing._what_went_wrong(failure)
-    assert line == "ModuleNotFoundError: No module named '{{ cookiecutter.project_slug }}'"
+    assert spark_landing._what_went_wrong(failure) == missing
     java = Exception("\nJava says no\n\tat x")
     assert spark_landing._what_went_wrong(java) == "Java says no"

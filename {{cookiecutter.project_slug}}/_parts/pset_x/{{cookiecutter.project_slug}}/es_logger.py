@@ -67,6 +67,17 @@ class Response(NamedTuple):
     body: Any
 
 
+class _Call(NamedTuple):
+    """One HTTP request to make, with what it does in words for error messages."""
+
+    method: str
+    url: URL
+    doing: str  # like "read the index", for "could not read the index"
+    body: bytes | None = None
+    content_type: str = JSON
+    params: Mapping[str, str] | None = None
+
+
 class _Answer(NamedTuple):
     """An HTTP answer as it came, before anything trusts it to be Elasticsearch's."""
 
@@ -351,53 +362,37 @@ class ElasticLogger:
         """One REST call, retried by the run's Retrier unless `retry` is off;
         `doing` names the action in error messages, `events` counts those it carries."""
         exchange = partial(
-            self._exchange, method, url, body, content_type, params, doing
+            self._exchange, _Call(method, url, doing, body, content_type, params)
         )
         if not retry:
             return await exchange()
         return await self.retrier.call(exchange, events=events)
 
-    async def _exchange(
-        self,
-        method: str,
-        url: URL,
-        body: bytes | None,
-        content_type: str,
-        params: Mapping[str, str] | None,
-        doing: str,
-    ) -> Response:
+    async def _exchange(self, call: _Call) -> Response:
         """One HTTP request and its answer, checked to come from Elasticsearch, or
         the exception that explains why not."""
-        answer = await self._send(method, url, body, content_type, params, doing)
-        if _unproven(answer, method):
+        answer = await self._send(call)
+        if _unproven(answer, call.method):
             await self._check_engine()
         if answer.status >= 400:
-            error = self._error(answer, doing)
+            error = self._error(answer, call.doing)
             error.retry_after = _retry_after(answer.headers.get("Retry-After"))
             raise error
-        if method != "HEAD" and not isinstance(answer.body, dict):
+        if call.method != "HEAD" and not isinstance(answer.body, dict):
             raise self._not_elasticsearch(answer)
         return Response(answer.status, answer.body)
 
-    async def _send(
-        self,
-        method: str,
-        url: URL,
-        body: bytes | None,
-        content_type: str,
-        params: Mapping[str, str] | None,
-        doing: str,
-    ) -> _Answer:
+    async def _send(self, call: _Call) -> _Answer:
         """Send one request and return its answer; raise when none came, or when
         it comes from Kibana or redirects (Elasticsearch never redirects)."""
-        headers = {"Content-Type": content_type} if body is not None else None
+        headers = None if call.body is None else {"Content-Type": call.content_type}
         host = self.settings.host
         try:
             async with self._open_session().request(
-                method,
-                url,
-                data=body,
-                params=params,
+                call.method,
+                call.url,
+                data=call.body,
+                params=call.params,
                 headers=headers,
                 allow_redirects=False,
             ) as response:
@@ -408,7 +403,7 @@ class ElasticLogger:
         except TimeoutError as error:
             raise ConnectionFailed(
                 f"{host} did not answer in time ({self._timeouts()}) while trying to "
-                f"{doing}: check the cluster's health, or raise --timeout",
+                f"{call.doing}: check the cluster's health, or raise --timeout",
                 brief="timed out",
             ) from error
         except aiohttp.ClientError as error:
@@ -418,7 +413,7 @@ class ElasticLogger:
                 not self._answered
             )
             raise ConnectionFailed(
-                f"cannot reach {host} to {doing} ({_describe(error)}): check "
+                f"cannot reach {host} to {call.doing} ({_describe(error)}): check "
                 "ELASTIC_HOST and that the cluster is running",
                 brief=_brief(error),
                 retryable=not never_answered,
@@ -431,7 +426,7 @@ class ElasticLogger:
                 "to Elasticsearch)"
             )
         if 300 <= answer.status < 400:
-            target = _redirect_target(url, answer.headers.get("Location", ""))
+            target = _redirect_target(call.url, answer.headers.get("Location", ""))
             raise NotElasticsearch(
                 f"the server at {host} answered {answer.status}, a redirect to "
                 f"{target}: set ELASTIC_HOST to the address where Elasticsearch "
@@ -444,10 +439,10 @@ class ElasticLogger:
         by asking its root endpoint; raise NotElasticsearch if not."""
         if self._engine_known:
             return
-        doing = "read the cluster's root"
-        root = await self._send("GET", self._base.joinpath(""), None, JSON, None, doing)
+        call = _Call("GET", self._base.joinpath(""), "read the cluster's root")
+        root = await self._send(call)
         if root.status == 401 or root.status in RETRYABLE_STATUSES:
-            raise self._error(root, doing)  # refused credentials, or busy: say so
+            raise self._error(root, call.doing)  # refused credentials, or busy: say so
         if root.status >= 400 and not _is_error_body(root.body):
             raise self._not_elasticsearch(root, "an error without its error body")
         # An error body of Elasticsearch's is enough: a 403 says that the credentials
