@@ -32,7 +32,7 @@ def lines_of(directory: Path) -> list[bytes]:
     return [
         line
         for path in sealed_segments(directory)
-        for _, line, _ in read_lines(path.read_bytes())
+        for line in read_lines(path.read_bytes(), path.name).column("raw").to_pylist()
     ]
 
 
@@ -81,9 +81,14 @@ async def test_an_old_or_big_segment_is_sealed_and_a_new_one_begun(
 
 
 def test_lines_of_a_segment_and_its_torn_tail() -> None:
-    assert list(read_lines(b"a\nb\n")) == [(1, b"a", False), (2, b"b", False)]
-    assert list(read_lines(b"a\n{")) == [(1, b"a", False), (2, b"{", True)]
-    assert list(read_lines(b"")) == []
+    def lines(data: bytes) -> list[tuple[bytes, str, bool]]:
+        table = read_lines(data, "s")
+        return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+    assert lines(b"a\nb\n") == [(b"a", "s:1", False), (b"b", "s:2", False)]
+    assert lines(b"a\n{") == [(b"a", "s:1", False), (b"{", "s:2", True)]
+    assert lines(b"\n\xff\n") == [(b"", "s:1", False), (b"\xff", "s:2", False)]
+    assert lines(b"") == []
 
 
 def test_an_open_file_no_writer_named_is_left_alone(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from lake_samples import one_of_each, sample_event
 
@@ -16,15 +17,23 @@ from {{ cookiecutter.project_slug }}.events import (
 )
 from {{ cookiecutter.project_slug }}.lake import (
     FIELD_TYPES,
+    LANDED_AT,
+    LINES,
+    TABLE,
     TABLE_OF,
     TABLES,
-    RawLine,
-    parse_line,
+    parse_lines,
 )
 
 
 def parsed(raw: bytes, torn: bool = False) -> tuple[str, dict[str, Any]]:
-    return parse_line(RawLine(raw, "segment.jsonl:7", torn))
+    """The table a line lands in, and its row (the columns of that table)."""
+    lines = pa.table([[raw], ["segment.jsonl:7"], [torn]], schema=LINES)
+    (row,) = parse_lines(lines).to_pylist()
+    table = row[TABLE]
+    return table, {
+        name: row[name] for name in TABLES[table].column_names if name != LANDED_AT
+    }
 
 
 def reason_for(event: Any) -> str:
@@ -95,10 +104,18 @@ def test_an_event_becomes_a_typed_row_of_its_table(event: dict[str, Any]) -> Non
     }
 
 
-def test_a_timestamp_with_an_offset_is_stored_in_utc() -> None:
-    event = sample_event("default") | {"timestamp": "2026-12-02T16:36:34.5+02:00"}
-    _, row = parsed(encode(event))
-    assert row["timestamp"] == datetime(2026, 12, 2, 14, 36, 34, 500000)
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2026-12-02T16:36:34.5+02:00", datetime(2026, 12, 2, 14, 36, 34, 500000)),
+        ("2026-12-02T16:36:34.1234567+0200", datetime(2026, 12, 2, 14, 36, 34, 123456)),
+        ("2026-12-02 13:06:00-01:30", datetime(2026, 12, 2, 14, 36)),
+        ("2026-12-02T14:36:34Z", datetime(2026, 12, 2, 14, 36, 34)),
+    ],
+)
+def test_a_timestamp_with_an_offset_is_stored_in_utc(text: str, utc: datetime) -> None:
+    _, row = parsed(encode(sample_event("default") | {"timestamp": text}))
+    assert row["timestamp"] == utc
 
 
 def test_a_failed_purchase_keeps_its_null_fields() -> None:
@@ -126,6 +143,7 @@ def test_a_torn_line_is_quarantined_as_torn() -> None:
         (b"", "not_json"),
         (b"{not json", "not_json"),
         (b'{"bytes": "\xff"}', "not_json"),
+        (b'{"half of a pair": "\\ud800"}', "not_json"),
         (b'["an", "array"]', "not_an_object"),
         (b"42", "not_an_object"),
     ],
@@ -158,6 +176,10 @@ def without(event: dict[str, Any], name: str) -> dict[str, Any]:
         (lambda e: e | {"timestamp": 1764686194}, "bad_type:timestamp"),
         (lambda e: e | {"timestamp": "yesterday"}, "bad_timestamp"),
         (lambda e: e | {"timestamp": "2026-12-02T14:36:34"}, "bad_timestamp"),
+        (lambda e: e | {"timestamp": "2026-12-02T14:36Z"}, "bad_timestamp"),
+        (lambda e: e | {"timestamp": "2026-12-02T24:00:00Z"}, "bad_timestamp"),
+        (lambda e: e | {"timestamp": "2026-02-29T14:36:34Z"}, "bad_timestamp"),
+        (lambda e: e | {"timestamp": "0001-01-01T00:30:00+01:00"}, "bad_timestamp"),
     ],
 )
 def test_a_malformed_event_is_quarantined_with_its_reason(
@@ -171,3 +193,20 @@ def test_fields_no_table_has_are_ignored() -> None:
     table, row = parsed(encode(event))
     assert table == "visits"
     assert "debug" not in row
+
+
+def test_a_batch_of_lines_is_parsed_in_its_order() -> None:
+    events = one_of_each()
+    raws = [b"{oops", *(encode(event) for event in events), b"[]"]
+    sources = [f"segment.jsonl:{number}" for number in range(1, len(raws) + 1)]
+    lines = pa.table([raws, sources, [False] * len(raws)], schema=LINES)
+
+    rows = parse_lines(lines).to_pylist()
+
+    assert [row[TABLE] for row in rows] == [
+        "quarantine",
+        *(TABLE_OF[event["event_type"]] for event in events),
+        "quarantine",
+    ]
+    assert [row["event_id"] for row in rows[1:-1]] == [e["event_id"] for e in events]
+    assert [rows[0]["source"], rows[-1]["source"]] == [sources[0], sources[-1]]

@@ -92,6 +92,18 @@ def test_an_event_delivered_twice_lands_once(settings: Settings) -> None:
     assert sorted(landed) == sorted([event["event_id"], other["event_id"]])
 
 
+def test_of_two_events_with_one_id_the_first_lands(settings: Settings) -> None:
+    first = sample_event("login")
+    second = first | {"username": "mallory"}
+    write_events(settings.events_dir, [first, second])
+
+    report = land(settings, progress=None)
+
+    assert (report.landed["accounts"], report.duplicates) == (1, 1)
+    (row,) = lake_rows(settings.lake_dir, "accounts")
+    assert row["username"] == "ada"
+
+
 def test_a_crash_before_the_state_is_written_relands_nothing_twice(
     settings: Settings,
 ) -> None:

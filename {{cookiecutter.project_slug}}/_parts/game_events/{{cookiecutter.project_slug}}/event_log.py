@@ -23,9 +23,13 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .lake import LINES
 
 SEALED = ".jsonl"
 OPEN = ".jsonl.open"
@@ -119,17 +123,30 @@ def seal_dead_writers(directory: Path) -> None:
                 path.rename(_sealed_name(path))
 
 
-def read_lines(data: bytes) -> Iterator[tuple[int, bytes, bool]]:
-    """The lines of a segment's contents: (line number from 1, line, torn).
+def read_lines(data: bytes, segment: str) -> pa.Table:
+    """The lines of a segment's contents, as the rows that lake.parse_lines reads:
+    (line, `<segment>:<line number from 1>`, torn).
 
     Every whole line ends with a newline; a last line without one was cut short by a
-    crash, and is torn.
+    crash, and is torn. Arrow splits the segment: a Python loop over its lines would
+    take longer than parsing them.
     """
-    lines = data.split(b"\n")
-    tail = lines.pop()  # what follows the last newline: b"" in a whole segment
-    yield from ((number, line, False) for number, line in enumerate(lines, 1))
-    if tail:
-        yield len(lines) + 1, tail, True
+    pieces = pc.split_pattern(pa.scalar(data, pa.large_binary()), b"\n").values
+    torn = bool(data) and not data.endswith(b"\n")
+    # What follows the last newline is b"" in a whole segment, not a line.
+    count = len(pieces) if torn else len(pieces) - 1
+    numbers = pa.array(range(1, count + 1), pa.int64()).cast(pa.string())
+    flags = [False] * count
+    if torn:
+        flags[-1] = True
+    return pa.table(
+        [
+            pieces.slice(0, count).cast(pa.binary()),
+            pc.binary_join_element_wise(f"{segment}:", numbers, ""),
+            pa.array(flags, pa.bool_()),
+        ],
+        schema=LINES,
+    )
 
 
 def _sealed_name(path: Path) -> Path:

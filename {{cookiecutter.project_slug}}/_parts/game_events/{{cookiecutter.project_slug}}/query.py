@@ -19,8 +19,7 @@ from typing import Any, TextIO
 import duckdb
 
 from .errors import InputError
-from .lake import TABLES, Table
-from .landing import sql_string
+from .lake import TABLES, Table, sql_string
 from .settings import Settings
 
 FORMATS = ("table", "csv", "json")

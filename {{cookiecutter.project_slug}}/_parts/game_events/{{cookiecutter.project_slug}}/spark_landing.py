@@ -8,7 +8,7 @@ stream, picks up only new events.
 
 The source is the local event log (Spark's file source over sealed `*.jsonl`
 segments, read whole so that a torn last line is known as torn) or Kafka (Spark's
-Kafka source). Every line is parsed by `lake.parse_line`, in Spark's Python workers
+Kafka source). Every line is parsed by `lake.parse_lines`, in Spark's Python workers
 (`mapInArrow`), into the tables' types from lake.py; each micro-batch then keeps, per
 table, the rows whose key neither the batch nor the lake holds yet, and appends them.
 """
@@ -33,7 +33,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from .errors import LandingError
 from .event_log import SEALED, read_lines, seal_dead_writers
-from .lake import ARROW_TYPES, LANDED_AT, TABLES, RawLine, parse_line
+from .lake import LANDED_AT, LINES, PARSED, TABLE, TABLES, parse_lines
 from .landing import (
     STREAM_INTERVAL,
     KafkaSource,
@@ -64,20 +64,6 @@ SPARK_TYPES = {
 PYTHON_ERROR = re.compile(r"[A-Za-z_]\w*(Error|Exception): ")
 # The schema Spark's binaryFile source always has; a streaming source must be told.
 BINARY_FILE = "path string, modificationTime timestamp, length long, content binary"
-LINES = pa.schema([("raw", pa.binary()), ("source", pa.string()), ("torn", pa.bool_())])
-# mapInArrow gives one schema for all tables: the table's name, then every column
-# of every table (tables that share a column share its type).
-TABLE = "_table"
-PARSED = pa.schema(
-    [(TABLE, pa.string())]
-    + [
-        (name, ARROW_TYPES[kind])
-        for name, kind in dict(
-            column for table in TABLES.values() for column in table.columns
-        ).items()
-        if name != LANDED_AT
-    ]
-)
 
 
 def spark_session(settings: Settings) -> SparkSession:
@@ -222,28 +208,18 @@ def _split_segments(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatc
     """Whole segments (path, content) into their lines, as the DuckDB engine reads
     them: `source` is `<segment>:<line number>`."""
     for batch in batches:
-        rows = [
-            {"raw": line, "source": f"{path.rpartition('/')[2]}:{number}", "torn": torn}
-            for path, content in zip(
-                batch.column("path").to_pylist(),
-                batch.column("content").to_pylist(),
-                strict=True,
-            )
-            for number, line, torn in read_lines(content)
-        ]
-        yield pa.RecordBatch.from_pylist(rows, schema=LINES)
+        for path, content in zip(
+            batch.column("path").to_pylist(),
+            batch.column("content").to_pylist(),
+            strict=True,
+        ):
+            yield from read_lines(content, path.rpartition("/")[2]).to_batches()
 
 
 def _parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Raw lines into rows of the tables' types, each with its table's name."""
     for batch in batches:
-        rows = []
-        for raw, source, torn in zip(
-            *(batch.column(name).to_pylist() for name in LINES.names), strict=True
-        ):
-            table, row = parse_line(RawLine(raw, source, torn))
-            rows.append({TABLE: table, **row})
-        yield pa.RecordBatch.from_pylist(rows, schema=PARSED)
+        yield from parse_lines(pa.Table.from_batches([batch])).to_batches()
 
 
 def _batch_lander(
