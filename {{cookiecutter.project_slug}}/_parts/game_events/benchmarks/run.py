@@ -552,9 +552,13 @@ def landing_section(args: argparse.Namespace, work: Path) -> list[str]:
     for engine in ("duckdb", "spark"):
         if engine in best and not best[engine].error:
             ratio = best[engine].rows / best[engine].seconds / pandas_rate
+            faster = (
+                f"pandas is {1 / ratio:.1f}x faster"
+                if ratio < 1
+                else f"{ratio:.1f}x faster than pandas"
+            )
             lines.append(
-                f"- {label[engine]} is {ratio:.2f}x pandas' rows/s (pandas is "
-                f"{1 / ratio:.1f}x faster)."
+                f"- {label[engine]} is {ratio:.2f}x pandas' rows/s ({faster})."
             )
     if "spark-small" in best and not best["spark-small"].error:
         big, small = best["spark"], best["spark-small"]
