@@ -55,6 +55,20 @@ async def test_an_open_segment_of_a_live_writer_is_not_read(tmp_path: Path) -> N
     assert lines_of(tmp_path) == [b"{}"]
 
 
+async def test_land_right_after_the_last_event_lands_it(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    writer = EventLogWriter(settings.events_dir)
+    event = sample_event("default")
+    await writer.append(encode(event))
+    # As `land` typed the moment `load` ends: serve's segment is still open.
+    report = await asyncio.to_thread(land, settings, progress=None)
+    await writer.close()
+    assert report.landed["visits"] == 1
+    assert [row["event_id"] for row in lake_rows(settings.lake_dir, "visits")] == [
+        event["event_id"]
+    ]
+
+
 async def test_an_idle_segment_seals_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,9 +11,10 @@ A segment is sealed by renaming it to `.jsonl`, after which nobody writes to it:
 its writer closes, when it has been idle for `IDLE_SECONDS`, or when it is older than
 `MAX_AGE_SECONDS` or bigger than `MAX_BYTES`. Readers only read sealed segments, so a
 reader never sees half of a line that is still being written, and Spark's file source
-can read the folder too (it wants files that appear whole). A crashed writer leaves
-an `.open` segment behind whose pid is not alive: readers and new writers seal it, and
-its last line, if the crash cut it short, is read as torn.
+can read the folder too (it wants files that appear whole); a reader that must see
+everything written so far first waits for the open segments to be sealed. A crashed
+writer leaves an `.open` segment behind whose pid is not alive: readers and new
+writers seal it, and its last line, if the crash cut it short, is read as torn.
 """
 
 from __future__ import annotations
@@ -111,6 +112,20 @@ def sealed_segments(directory: Path) -> list[Path]:
         return []
     seal_dead_writers(directory)
     return sorted(directory.glob(f"*{SEALED}"))
+
+
+def wait_until_sealed(directory: Path) -> None:
+    """Return once the segments open now are sealed, so that a reader that starts
+    next sees every line written before this call. A live writer seals within
+    IDLE_SECONDS of its last line (MAX_AGE_SECONDS under steady writes); a dead one's
+    are sealed here. A writer stuck longer keeps its lines for a later reader."""
+    if not directory.is_dir():
+        return
+    seal_dead_writers(directory)
+    open_now = list(directory.glob(f"*{OPEN}"))
+    deadline = time.monotonic() + MAX_AGE_SECONDS + IDLE_SECONDS
+    while any(path.exists() for path in open_now) and time.monotonic() < deadline:
+        time.sleep(IDLE_SECONDS / 10)
 
 
 def seal_dead_writers(directory: Path) -> None:

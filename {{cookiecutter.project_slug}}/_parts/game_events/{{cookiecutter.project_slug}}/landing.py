@@ -45,7 +45,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from .errors import BrokerError, InputError, LandingError
-from .event_log import read_lines, sealed_segments
+from .event_log import read_lines, sealed_segments, wait_until_sealed
 from .lake import (
     LANDED_AT,
     LINES,
@@ -106,6 +106,10 @@ def land(
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     with only_landing(settings):
+        if not settings.kafka_bootstrap_servers:
+            # The events serve wrote just before are in a segment it seals within
+            # half a second: every event written before this call is landed.
+            wait_until_sealed(settings.events_dir)
         if engine == "spark":
             # Imported here: pyspark is optional, and only this engine needs it.
             from .spark_landing import land_with_spark
