@@ -153,17 +153,27 @@ def _log_lines(events_dir: Path) -> int:
 
 
 def _kafka_messages(servers: str, topic: str) -> int:
+    """The committed events in `topic`, read as the lake reads them: offsets alone
+    would count the transactions' commit markers too."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     async def count() -> int:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=servers)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=servers,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
         await consumer.start()  # subscribed: it knows the topic's partitions
         try:
             numbers = consumer.partitions_for_topic(topic) or set()
             partitions = [TopicPartition(topic, number) for number in numbers]
             ends = await consumer.end_offsets(partitions)
-            starts = await consumer.beginning_offsets(partitions)
-            return sum(ends[p] - starts[p] for p in partitions)
+            read = 0
+            while any([await consumer.position(p) < ends[p] for p in partitions]):
+                batches = await consumer.getmany(timeout_ms=1_000)
+                read += sum(len(records) for records in batches.values())
+            return read
         finally:
             await consumer.stop()
 

@@ -53,16 +53,16 @@ async def logged_in(client: TestClient, username: str = "ana") -> None:
     assert (await client.post("/login", params=params)).status == 200
 
 
-async def consumed(topic: str, isolation: str = "read_committed") -> list[Any]:
-    """Every record in `topic` so far, read from the start as the lake reads it
-    (committed only), or with isolation "read_uncommitted" as Kafka stores it."""
+async def consumed(topic: str) -> list[Any]:
+    """Every record in `topic` so far, read from the start as the lake reads it:
+    committed only."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=KAFKA,
         auto_offset_reset="earliest",
-        isolation_level=isolation,
+        isolation_level="read_committed",
     )
     await consumer.start()
     records = []

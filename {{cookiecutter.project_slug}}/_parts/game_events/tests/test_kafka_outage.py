@@ -81,13 +81,8 @@ def test_while_kafka_is_away_actions_answer_503_and_serve_stays_up(tmp_path, pro
         assert server.wait(timeout=60) == 0
         log = server.stderr.read()
     assert "signup not recorded, answered 503" in log
-    committed = names_in(topic)
-    assert committed == ["before", "during"], "a refused action's event was read"
-    # The producer kept the refused signup's event and stored it once Kafka was
-    # back, in the transaction it then aborted: Kafka holds it, no reader sees it.
-    assert names_in(topic, "read_uncommitted") == ["before", "during", "during"]
-
-
-def names_in(topic: str, isolation: str = "read_committed") -> list[str]:
-    records = asyncio.run(consumed(topic, isolation))
-    return [event["username"] for event in decoded(records)]
+    # The producer may keep the refused signup's event and store it once Kafka is
+    # back, in the transaction it aborted: no reader of committed events sees it
+    # (lake_samples.produce stores such a transaction for the landing tests).
+    records = asyncio.run(consumed(topic))
+    assert [event["username"] for event in decoded(records)] == ["before", "during"]

@@ -33,6 +33,10 @@ KAFKA_TIMEOUT = 10.0  # seconds
 # How long Kafka keeps a transaction open that its server left (a crash) before it
 # aborts it; until then readers of committed events wait at it.
 TRANSACTION_TIMEOUT = 3 * KAFKA_TIMEOUT
+# Transactions in flight at once, one producer each. A producer's next transaction
+# waits for the commit markers of its last one; with six taking turns, an action
+# that waits for the one before it (a guild's, say) does not wait for those too.
+PRODUCERS = 6
 # A topic the broker creates: one partition keeps all events in one order; each on
 # up to three brokers, so that acks=all means on three machines where there are.
 TOPIC_PARTITIONS = 1
@@ -93,7 +97,7 @@ class LocalBroker:
 
 
 class KafkaBroker:
-    """A transactional Kafka producer (acks=all, idempotent): an event counts only
+    """Transactional Kafka producers (acks=all, idempotent): an event counts only
     once its transaction is committed, and readers of the lake read committed
     events only (isolation level read_committed).
 
@@ -108,10 +112,11 @@ class KafkaBroker:
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
-        # One transactional id per server: a restarted server fences its former
-        # self and aborts what it left open, instead of waiting for the timeout.
-        self.transactional_id = f"{topic}-api-{instance or uuid.uuid4().hex}"
-        self._producer: AIOKafkaProducer | None = None
+        # Transactional ids per server: a restarted server fences its former self
+        # and aborts what it left open, instead of waiting for the timeout.
+        name = f"{topic}-api-{instance or uuid.uuid4().hex}"
+        self._slots = [_Slot(f"{name}-{number}") for number in range(PRODUCERS)]
+        self._idle: asyncio.Queue[_Slot] = asyncio.Queue()
         self._waiting: list[_Pending] = []
         self._arrived = asyncio.Event()
         self._committer: asyncio.Task[None] | None = None
@@ -123,12 +128,18 @@ class KafkaBroker:
             # aiokafka logs each failed attempt; the BrokerError says it once.
             with _silenced("aiokafka"):
                 await _ensure_topic(self.bootstrap_servers, self.topic)
-                self._producer = await self._started_producer()
-        except KafkaError:
+                for slot in self._slots:
+                    slot.producer = await self._started_producer(slot)
+        except (KafkaError, BrokerError) as error:
+            await asyncio.gather(*(self._discard_producer(s) for s in self._slots))
+            if isinstance(error, BrokerError):
+                raise
             raise BrokerError(
                 f"cannot reach Kafka at {self.bootstrap_servers}: start the broker, "
                 "or fix KAFKA_BOOTSTRAP_SERVERS (empty: the local event log)"
             ) from None
+        for slot in self._slots:
+            self._idle.put_nowait(slot)
         self._committer = asyncio.create_task(self._commit_batches())
         self._committer.add_done_callback(_report_failure)
 
@@ -167,19 +178,18 @@ class KafkaBroker:
         self._arrived.set()
         try:
             async with asyncio.timeout(KAFKA_TIMEOUT):
-                await self._committer  # the last batch, committed or aborted
-                if self._producer is not None:
-                    await self._producer.stop()
+                await self._committer  # the last batches, committed or aborted
+                await asyncio.gather(*(self._discard_producer(s) for s in self._slots))
         except TimeoutError:
             # Only an abort can be pending: Kafka completes it once it is back.
             log.warning("Kafka is unreachable: closed with a transaction open")
 
-    async def _started_producer(self) -> AIOKafkaProducer:
+    async def _started_producer(self, slot: _Slot) -> AIOKafkaProducer:
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
             acks="all",
             enable_idempotence=True,
-            transactional_id=self.transactional_id,
+            transactional_id=slot.transactional_id,
             transaction_timeout_ms=int(TRANSACTION_TIMEOUT * 1000),
             request_timeout_ms=int(KAFKA_TIMEOUT * 1000),
         )
@@ -192,27 +202,43 @@ class KafkaBroker:
         return producer
 
     async def _commit_batches(self) -> None:
-        """One transaction at a time, each with every event waiting when it
-        begins, until the broker is closed."""
+        """Each batch, every event waiting when a producer is free, in a
+        transaction of its own, until the broker is closed."""
+        transactions: set[asyncio.Task[None]] = set()
         while not self._closed or self._waiting:
             await self._arrived.wait()
+            slot = await self._idle.get()  # meanwhile, the batch grows
             self._arrived.clear()
             batch, self._waiting = self._waiting, []
-            if batch:
-                for pending in batch:
-                    pending.taken = True
-                await self._transact(batch)
+            if not batch:  # its senders gave up
+                self._idle.put_nowait(slot)
+                continue
+            for pending in batch:
+                pending.taken = True
+            # Events of one batch never wait on those of another in flight: an
+            # action waits for its own event, under its player's or guild's lock.
+            transaction = asyncio.create_task(self._transact(slot, batch))
+            transaction.add_done_callback(_report_failure)
+            transactions.add(transaction)
+            transaction.add_done_callback(transactions.discard)
+        await asyncio.gather(*transactions)
 
-    async def _transact(self, batch: list[_Pending]) -> None:
+    async def _transact(self, slot: _Slot, batch: list[_Pending]) -> None:
         """Commit `batch` in one transaction, or abort it; settle each outcome by
-        the batch's earliest deadline."""
+        the batch's earliest deadline. The slot is idle again after."""
+        try:
+            await self._transact_with(slot, batch)
+        finally:
+            self._idle.put_nowait(slot)
+
+    async def _transact_with(self, slot: _Slot, batch: list[_Pending]) -> None:
         deadline = batch[0].deadline
         in_transaction = False
         try:
             async with asyncio.timeout_at(deadline):
-                if self._producer is None:  # the last one failed: a new one
-                    self._producer = await self._started_producer()
-                producer = self._producer
+                if slot.producer is None:  # the last one failed: a new one
+                    slot.producer = await self._started_producer(slot)
+                producer = slot.producer
                 await producer.begin_transaction()
                 in_transaction = True
                 deliveries = [
@@ -229,18 +255,20 @@ class KafkaBroker:
             if in_transaction:
                 # Kafka may store the events once it is back, then the abort
                 # marker: no reader of committed events sees them.
-                await self._end(producer.abort_transaction())
+                await self._end(slot, producer.abort_transaction())
         except KafkaError as error:
             _settle(batch, BrokerError(f"Kafka refused the events: {error}"))
-            await self._discard_producer()
+            await self._discard_producer(slot)
         except BrokerError as error:
             _settle(batch, error)
         else:
-            await self._commit(batch, deadline)
+            await self._commit(slot, batch, deadline)
 
-    async def _commit(self, batch: list[_Pending], deadline: float) -> None:
-        assert self._producer is not None
-        commit = asyncio.ensure_future(self._producer.commit_transaction())
+    async def _commit(
+        self, slot: _Slot, batch: list[_Pending], deadline: float
+    ) -> None:
+        assert slot.producer is not None
+        commit = asyncio.ensure_future(slot.producer.commit_transaction())
         remaining = deadline - asyncio.get_running_loop().time()
         await asyncio.wait([commit], timeout=max(remaining, 0))
         if not commit.done():
@@ -258,28 +286,36 @@ class KafkaBroker:
             )
         else:
             _settle(batch, None)
-        await self._end(commit)
+        await self._end(slot, commit)
 
-    async def _end(self, ending: Awaitable[None]) -> None:
-        """Wait for a commit or abort, however long Kafka is away: the next
+    async def _end(self, slot: _Slot, ending: Awaitable[None]) -> None:
+        """Wait for a commit or abort, however long Kafka is away: the slot's next
         transaction cannot begin before it."""
         try:
             await ending
         except KafkaError:
-            await self._discard_producer()
+            await self._discard_producer(slot)
 
-    async def _discard_producer(self) -> None:
-        """Let go of a producer that failed: the next batch starts a new one,
-        whose start aborts what this one left open, with fresh sequence numbers
-        (aiokafka does not reset them after a refused batch)."""
-        producer, self._producer = self._producer, None
+    async def _discard_producer(self, slot: _Slot) -> None:
+        """Let go of a slot's producer: its next batch starts a new one, whose start
+        aborts what this one left open, with fresh sequence numbers (aiokafka does
+        not reset them after a refused batch)."""
+        producer, slot.producer = slot.producer, None
         if producer is None:
             return
         try:
             async with asyncio.timeout(KAFKA_TIMEOUT):
                 await producer.stop()
         except (TimeoutError, KafkaError) as error:
-            log.warning("closing a failed Kafka producer: %r", error)
+            log.warning("closing a Kafka producer: %r", error)
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One transactional producer, under an id of its own."""
+
+    transactional_id: str
+    producer: AIOKafkaProducer | None = None
 
 
 @dataclass(eq=False)
