@@ -463,7 +463,7 @@ def api_section(args: argparse.Namespace, work: Path) -> list[str]:
             print(f"api {broker} #{repeat + 1}: {run.per_second:,.0f}/s", flush=True)
             runs[broker].append(run)
     rates = {b: statistics.median(r.per_second for r in runs[b]) for b in brokers}
-    label = {"log": "local event log", "kafka": "Kafka (acks=all, idempotent)"}
+    label = {"log": "local event log", "kafka": "Kafka (acks=all, transactions)"}
     lines = [
         "## The API: actions per second",
         "",
