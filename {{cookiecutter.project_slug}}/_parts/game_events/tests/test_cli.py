@@ -73,6 +73,13 @@ def test_usage_errors_are_one_line_and_exit_2(capsys, argv):
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_on_windows_it_says_to_use_wsl(monkeypatch, capsys):
+    monkeypatch.setattr("sys.platform", "win32")
+    assert main(["land"]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: this project runs on Linux and macOS; on Windows, use WSL\n"
+
+
 def test_a_bad_setting_is_one_line_and_exit_1(lake_env, monkeypatch, capsys):
     monkeypatch.setenv("KAFKA_TOPIC", "no spaces")
     assert main(["serve"]) == 1

@@ -32,12 +32,18 @@ from .load import Load, Plan, checked_url
 from .settings import Settings
 from .task_engine import Interrupted, TaskEngine
 
+NOT_ON_WINDOWS = "error: this project runs on Linux and macOS; on Windows, use WSL"
+
 PROG = f"python -m {__package__}"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if sys.platform == "win32":
+        # The event log and the lake lock files and signal processes the POSIX way.
+        print(NOT_ON_WINDOWS, file=sys.stderr)
+        return EXIT_ERROR
     try:
         return args.command(args)
     except PsetError as error:
