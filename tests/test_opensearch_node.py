@@ -1,11 +1,11 @@
 """The OpenSearch harness gives tests a real node, and CI cannot quietly skip it."""
 
 import json
-import socket
 import urllib.request
 from urllib.parse import urlsplit
 
 from opensearch_node import ENGINE, running_node
+from ports import accepts_connections
 
 
 def request(method: str, url: str, document: dict | None = None) -> tuple[int, dict]:
@@ -17,16 +17,6 @@ def request(method: str, url: str, document: dict | None = None) -> tuple[int, d
         return answer.status, json.load(answer)
 
 
-def port_is_open(url: str) -> bool:
-    """Whether something still accepts connections at the URL's host and port."""
-    address = urlsplit(url)
-    try:
-        with socket.create_connection((address.hostname, address.port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 # First, so that its node and the session's do not start at once on a small runner.
 def test_node_keeps_data_in_its_folder_and_stops_on_exit(tmp_path):
     ENGINE.require_available()
@@ -35,7 +25,7 @@ def test_node_keeps_data_in_its_folder_and_stops_on_exit(tmp_path):
         assert node.home.parent == tmp_path
         assert any(path.is_file() for path in node.data.rglob("*"))
     assert node.process.returncode in {0, 143}  # it closed itself, nothing killed it
-    assert not port_is_open(node.url)
+    assert not accepts_connections(urlsplit(node.url).netloc)
     assert not node.home.exists()
 
 
