@@ -25,7 +25,7 @@ PSETS = CONTEXT["_psets"]
 
 # Folders that git and tools make in a working tree. A clone of the template has
 # none, so the tests ignore them in the template and in bakes alike.
-TOOL_FOLDERS = {".git", "__pycache__", ".pytest_cache", ".ruff_cache"}
+TOOL_FOLDERS = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 
 # Answers full of what breaks naive templates: quotes, backslashes, non-ASCII
 # letters, emoji outside the Basic Multilingual Plane, and Jinja's own braces.
